@@ -1,0 +1,53 @@
+"""The HTTP edge of the complaint service: a Flask app factory, blueprints per resource.
+
+Every route is one call into `engine.core.Engine`; this package only parses, authenticates,
+and renders (marshmallow schemas, problem+json errors, OpenAPI at /openapi.json, docs at /docs).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from engine.core import Engine
+from engine.identity import Directory
+
+from .auth import install_auth
+from .blueprints import approvals, cases, deployments, health, metrics, processes, tasks
+from .errors import register_error_handlers
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+def create_app(engine: Engine, directory: Directory, config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Complaint handling service",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Complaints from intake to follow-up visit, run as BPMN and DMN."},
+            "components": {
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "security": [{"bearer": []}],
+        },
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+    )
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["complaints.engine"] = engine
+
+    api = Api(app)
+    for module in (health, processes, deployments, cases, tasks, approvals):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(metrics.blp)
+    metrics.install(app, engine)
+    install_auth(app, directory)
+    register_error_handlers(app)
+    return app

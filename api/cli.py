@@ -1,0 +1,154 @@
+"""`python -m api serve | worker | deploy`: the composition root.
+
+Reads configuration from the environment, builds the engine, and runs the HTTP service (waitress,
+a production WSGI server; Flask's dev server only with --debug), the timer worker, or a deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.core import Engine
+from engine.errors import DeploymentInvalid
+from engine.identity import Directory, UsersFileError, demo_directory
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DEFINITION_DIRS = (PROJECT_ROOT / "processes", PROJECT_ROOT / "forms")
+
+log = logging.getLogger("api")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m api", description="Complaint-handling workflow service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (and the timer worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--demo", action="store_true", help="load demo users (one per group) and print their tokens"
+    )
+    serve.add_argument("--no-worker", action="store_true", help="do not fire timers in this process")
+    serve.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
+    serve.add_argument("--debug", action="store_true", help="Flask's development server, with reloading")
+    serve.add_argument(
+        "--definitions",
+        nargs="*",
+        default=[str(d) for d in DEFAULT_DEFINITION_DIRS],
+        help="folders of BPMN/DMN/form files to deploy at start (default: processes/ and forms/)",
+    )
+
+    commands.add_parser("worker", help="fire due timers (run beside one or more API processes)")
+
+    deploy = commands.add_parser("deploy", help="validate and deploy the BPMN/DMN/form files of folders")
+    deploy.add_argument("dirs", nargs="+", metavar="DIR")
+    return parser
+
+
+def _directory(demo: bool) -> Directory:
+    users_file = os.environ.get("COMPLAINTS_USERS_FILE")
+    if users_file:
+        return Directory.from_file(users_file)
+    if not demo:
+        raise SystemExit(
+            "No users: set COMPLAINTS_USERS_FILE to a users YAML file, or pass --demo for demo users."
+        )
+    directory, tokens = demo_directory()
+    print("Demo users (one per group) and their bearer tokens:")
+    for username, actor in directory.users.items():
+        groups = ",".join(sorted(actor.groups))
+        print(f"  {username:<12} {groups:<18} {tokens[username]}")
+    sys.stdout.flush()
+    return directory
+
+
+def _print_problems(error: DeploymentInvalid) -> None:
+    print(f"Deployment refused: {error.detail}", file=sys.stderr)
+    for p in error.problems:
+        where = ":".join(str(x) for x in (p["file"], p["line"]) if x)
+        element = f" [{p['element_id']}]" if p["element_id"] else ""
+        print(f"  {where}{element}: {p['message']}", file=sys.stderr)
+
+
+def serve(args) -> int:
+    from . import create_app
+
+    directory = _directory(args.demo)
+    engine = Engine(EngineConfig.from_env())
+    engine.migrate()
+    try:
+        result = engine.deploy_folders(*args.definitions)
+    except DeploymentInvalid as error:
+        _print_problems(error)
+        return 1
+    for item in result["deployed"]:
+        state = "new version" if item["created"] else "unchanged"
+        log.info("process %s version %s (%s)", item["key"], item["version"], state)
+    app = create_app(engine, directory)
+    worker = None
+    if not args.no_worker:
+        worker = engine.start_worker_thread()
+    print(f"Serving on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
+    sys.stdout.flush()
+    try:
+        if args.debug:
+            app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
+        else:
+            from waitress import serve as waitress_serve
+
+            waitress_serve(app, host=args.host, port=args.port, threads=args.threads, ident="complaints")
+    finally:
+        if worker is not None:
+            worker.stop()
+        engine.close()
+    return 0
+
+
+def worker(_args) -> int:
+    engine = Engine(EngineConfig.from_env())
+    engine.migrate()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print("Timer worker running; Ctrl-C to stop.")
+    sys.stdout.flush()
+    engine.run_worker(stop)
+    engine.close()
+    return 0
+
+
+def deploy(args) -> int:
+    engine = Engine(EngineConfig.from_env())
+    engine.migrate()
+    try:
+        result = engine.deploy_folders(*args.dirs)
+    except DeploymentInvalid as error:
+        _print_problems(error)
+        return 1
+    except (FileNotFoundError, NotADirectoryError, ValueError) as error:
+        print(f"Cannot deploy: {error}", file=sys.stderr)
+        return 2
+    if not result["deployed"]:
+        print("No process uses these files; nothing deployed.")
+    for item in result["deployed"]:
+        state = "deployed as a new version" if item["created"] else "unchanged"
+        print(f"{item['key']} version {item['version']}: {state}")
+    engine.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return {"serve": serve, "worker": worker, "deploy": deploy}[args.command](args)
+    except UsersFileError as error:
+        print(f"Users file: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,246 @@
+"""Parse a bundle of BPMN/DMN/form files with SpiffWorkflow, collecting every problem.
+
+Two modeler dialects are understood, each with SpiffWorkflow's matching parser:
+- `spiff`: spiff-arena's modeler (spiffworkflow extensions) and plain bpmn.io files;
+- `camunda`: Camunda Modeler 7 (`camunda:` attributes: candidateGroups, formKey, decisionRef).
+A BPMN file is Camunda's when it declares the Camunda namespace; otherwise it is spiff.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
+from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
+from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
+from SpiffWorkflow.spiff.parser.process import VALIDATOR as SPIFF_VALIDATOR
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from .bundle import Problem, fingerprint, kind_of
+from .metadata import is_user_task, properties_of, task_meta
+
+XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+NSMAP = {"bpmn": BPMN_NS, "camunda": CAMUNDA_MODEL_NS}
+
+
+class CamundaUserTaskParserWithGroups(CamundaUserTaskParser):
+    """Keeps `camunda:candidateGroups` and `camunda:formKey`, which SpiffWorkflow drops."""
+
+    def parse_extensions(self, node=None):
+        extensions = super().parse_extensions(node)
+        for attribute in ("candidateGroups", "formKey"):
+            value = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
+            if value:
+                extensions[attribute] = value
+        return extensions
+
+
+class CamundaDialectParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (CamundaUserTaskParserWithGroups, CamundaUserTask),
+    }
+
+
+def make_parser(dialect: str):
+    if dialect == "camunda":
+        return CamundaDialectParser(validator=BpmnValidator())
+    return SpiffBpmnParser(validator=SPIFF_VALIDATOR)
+
+
+def detect_dialect(root) -> str:
+    return "camunda" if CAMUNDA_MODEL_NS in root.nsmap.values() else "spiff"
+
+
+@dataclass
+class ParsedProcess:
+    """One executable process of a bundle, ready to be deployed as a version."""
+
+    key: str
+    name: str | None
+    bpmn_file: str
+    dialect: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    files: dict[str, str]
+
+    @property
+    def sha256(self) -> str:
+        return fingerprint(self.files)
+
+
+@dataclass
+class ParsedBundle:
+    processes: list[ParsedProcess] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    trees: dict[str, etree._Element] = field(default_factory=dict)
+    forms: dict[str, object] = field(default_factory=dict)
+    # Which parser (dialect) holds each DMN decision id, and its file.
+    decision_files: dict[str, str] = field(default_factory=dict)
+
+
+def _problem(error: ValidationException, default_file: str | None) -> Problem:
+    message = str(error.args[0]) if error.args else str(error)
+    notes = getattr(error, "__notes__", None)
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    line = error.line_number if isinstance(error.line_number, int) else None
+    return Problem(error.file_name or default_file, message, error.id or None, line)
+
+
+def parse_bundle(files: dict[str, str]) -> ParsedBundle:
+    """Parse every file; the result holds the processes and every problem found."""
+    bundle = ParsedBundle()
+    for name, text in files.items():
+        kind = kind_of(name)
+        if kind in ("bpmn", "dmn"):
+            try:
+                bundle.trees[name] = etree.fromstring(text.encode("utf-8"), XML_PARSER)
+            except etree.XMLSyntaxError as error:
+                bundle.problems.append(Problem(name, f"XML syntax error: {error.msg}", None, error.lineno))
+        elif kind == "form":
+            try:
+                bundle.forms[name] = json.loads(text)
+            except json.JSONDecodeError as error:
+                bundle.problems.append(Problem(name, f"not valid JSON: {error.msg}", None, error.lineno))
+        else:
+            bundle.problems.append(Problem(name, "only .bpmn, .dmn and .json files can be deployed"))
+
+    dmn_files = [n for n in bundle.trees if kind_of(n) == "dmn"]
+    bpmn_by_dialect: dict[str, list[str]] = {}
+    for name in bundle.trees:
+        if kind_of(name) == "bpmn":
+            bpmn_by_dialect.setdefault(detect_dialect(bundle.trees[name]), []).append(name)
+
+    checked_dmn = False
+    for dialect, bpmn_files in sorted(bpmn_by_dialect.items()):
+        parser = make_parser(dialect)
+        _add_dmn(parser, dmn_files, bundle, report=not checked_dmn)
+        checked_dmn = True
+        for name in bpmn_files:
+            try:
+                parser.add_bpmn_xml(bundle.trees[name], filename=name)
+            except ValidationException as error:
+                bundle.problems.append(_problem(error, name))
+        _collect_processes(parser, dialect, files, bundle)
+    if not checked_dmn and dmn_files:
+        _add_dmn(make_parser("spiff"), dmn_files, bundle, report=True)
+    return bundle
+
+
+def _add_dmn(parser, dmn_files: list[str], bundle: ParsedBundle, report: bool) -> None:
+    for name in dmn_files:
+        try:
+            parser.add_dmn_xml(bundle.trees[name], filename=name)
+        except ValidationException as error:
+            if report:
+                bundle.problems.append(_problem(error, name))
+            continue
+        except (KeyError, IndexError):
+            if report:
+                bundle.problems.append(Problem(name, "not a DMN file: no decision found"))
+            continue
+    for decision_id, dmn_parser in list(parser.dmn_parsers.items()):
+        try:
+            dmn_parser.parse()
+        except ValidationException as error:
+            if report:
+                bundle.problems.append(_problem(error, dmn_parser.filename))
+            parser.dmn_parsers.pop(decision_id)
+            continue
+        except (KeyError, IndexError) as error:
+            if report:
+                bundle.problems.append(
+                    Problem(
+                        dmn_parser.filename,
+                        f"DMN table is incomplete: missing {error}",
+                        decision_id,
+                    )
+                )
+            parser.dmn_parsers.pop(decision_id)
+            continue
+        previous = bundle.decision_files.get(decision_id)
+        if previous and previous != dmn_parser.filename and report:
+            bundle.problems.append(
+                Problem(
+                    dmn_parser.filename,
+                    f"decision id '{decision_id}' is also defined in {previous}",
+                    decision_id,
+                )
+            )
+        bundle.decision_files[decision_id] = dmn_parser.filename
+
+
+def _collect_processes(parser, dialect: str, files: dict[str, str], bundle: ParsedBundle) -> None:
+    for process_id in parser.get_process_ids():
+        process_parser = parser.get_process_parser(process_id)
+        try:
+            spec = parser.get_spec(process_id)
+            subprocess_specs = parser.get_subprocess_specs(process_id)
+        except ValidationException as error:
+            bundle.problems.append(_problem(error, process_parser.filename))
+            continue
+        dependencies = _dependencies(parser, process_id, spec, subprocess_specs, bundle)
+        bundle.processes.append(
+            ParsedProcess(
+                key=process_id,
+                name=process_parser.node.get("name"),
+                bpmn_file=process_parser.filename,
+                dialect=dialect,
+                spec=spec,
+                subprocess_specs=subprocess_specs,
+                files={name: files[name] for name in sorted(dependencies) if name in files},
+            )
+        )
+
+
+def _dependencies(parser, process_id, spec, subprocess_specs, bundle: ParsedBundle) -> set[str]:
+    """The files a process version is made of: its BPMN, called BPMN, DMN tables, forms."""
+    names: set[str] = set()
+    for pid in [process_id, *subprocess_specs]:
+        process_parser = parser.get_process_parser(pid)
+        if process_parser is None:
+            continue
+        names.add(process_parser.filename)
+        for node in process_parser.node.xpath(".//bpmn:businessRuleTask", namespaces=NSMAP):
+            decision_ref = decision_ref_of(node)
+            if decision_ref in bundle.decision_files:
+                names.add(bundle.decision_files[decision_ref])
+    for each in [spec, *subprocess_specs.values()]:
+        for task_spec in each.task_specs.values():
+            names.update(name for name, _role in form_refs_of(task_spec))
+    return names
+
+
+def decision_ref_of(node) -> str | None:
+    """The decision a businessRuleTask calls, in either dialect."""
+    camunda_ref = node.get(f"{{{CAMUNDA_MODEL_NS}}}decisionRef")
+    if camunda_ref:
+        return camunda_ref
+    refs = node.xpath(
+        "./bpmn:extensionElements/spiffworkflow:calledDecisionId",
+        namespaces={
+            "bpmn": BPMN_NS,
+            "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
+        },
+    )
+    return refs[0].text.strip() if refs and refs[0].text else None
+
+
+def form_refs_of(task_spec) -> list[tuple[str, str]]:
+    """(file, "schema" | "ui") for the forms a task spec names: a user task's, or a start form."""
+    if is_user_task(task_spec):
+        meta = task_meta(task_spec)
+        schema, ui = meta.form_file, meta.ui_form_file
+    else:
+        properties = properties_of(task_spec)
+        schema = properties.get("formJsonSchemaFilename")
+        ui = properties.get("formUiSchemaFilename")
+    return [(f, role) for f, role in ((schema, "schema"), (ui, "ui")) if f]

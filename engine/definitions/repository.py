@@ -1,0 +1,177 @@
+"""Deployed versions in the database, and the in-memory cache of their parsed specs.
+
+A version is stored once with its files and SpiffWorkflow's serialization of its specs; any
+node rebuilds its cache entry from that row, so nothing in memory is authoritative.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+from jsonschema.protocols import Validator
+from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from ..forms import compile_validator
+from ..serializer import StateSerializer
+from ..store.models import ProcessDefinition
+from .metadata import TaskMeta, properties_of, task_meta
+from .parsing import ParsedProcess
+
+
+@dataclass
+class LoadedDefinition:
+    """A deployed version ready to run: specs, forms, and per-task metadata."""
+
+    id: int
+    key: str
+    version: int
+    dialect: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+    files: dict[str, str]
+    serializer: StateSerializer
+    _meta: dict[tuple[str, str], TaskMeta] = field(default_factory=dict)
+    _forms: dict[str, dict] = field(default_factory=dict)
+    _validators: dict[str, Validator] = field(default_factory=dict)
+
+    def meta(self, task_spec) -> TaskMeta:
+        key = (task_spec._wf_spec.name, task_spec.name)
+        found = self._meta.get(key)
+        if found is None:
+            found = self._meta[key] = task_meta(task_spec)
+        return found
+
+    def form(self, filename: str | None) -> dict | None:
+        """A form file's JSON (parsed once), or None when the task names none."""
+        if not filename or filename not in self.files:
+            return None
+        found = self._forms.get(filename)
+        if found is None:
+            found = self._forms[filename] = json.loads(self.files[filename])
+        return found
+
+    def validator(self, filename: str | None) -> Validator | None:
+        """The compiled JSON Schema validator of a form file (built once per version)."""
+        schema = self.form(filename)
+        if schema is None:
+            return None
+        found = self._validators.get(filename)
+        if found is None:
+            found = self._validators[filename] = compile_validator(schema)
+        return found
+
+    @cached_property
+    def start_form_file(self) -> str | None:
+        for task_spec in self.spec.task_specs.values():
+            if isinstance(task_spec, StartEvent):
+                name = properties_of(task_spec).get("formJsonSchemaFilename")
+                if name:
+                    return name
+        return None
+
+
+class DefinitionRepository:
+    """Reads and writes process versions; caches their parsed specs by version id."""
+
+    def __init__(self):
+        self._serializers = {d: StateSerializer(d) for d in ("spiff", "camunda")}
+        self._cache: dict[int, LoadedDefinition] = {}
+        self._lock = threading.Lock()
+
+    def serializer(self, dialect: str) -> StateSerializer:
+        return self._serializers[dialect]
+
+    def load(self, row: ProcessDefinition) -> LoadedDefinition:
+        loaded = self._cache.get(row.id)
+        if loaded is not None:
+            return loaded
+        with self._lock:
+            loaded = self._cache.get(row.id)
+            if loaded is None:
+                dialect = json.loads(row.spec).get("dialect", "spiff")
+                serializer = self._serializers[dialect]
+                spec, subprocess_specs = serializer.load_specs(row.spec)
+                loaded = LoadedDefinition(
+                    id=row.id,
+                    key=row.process_key,
+                    version=row.version,
+                    dialect=dialect,
+                    spec=spec,
+                    subprocess_specs=subprocess_specs,
+                    files=dict(row.files),
+                    serializer=serializer,
+                )
+                self._cache[row.id] = loaded
+        return loaded
+
+    def load_id(self, session: Session, definition_id: int) -> LoadedDefinition:
+        cached = self._cache.get(definition_id)
+        if cached is not None:
+            return cached
+        return self.load(session.get(ProcessDefinition, definition_id))
+
+    @staticmethod
+    def latest(session: Session, key: str) -> ProcessDefinition | None:
+        return session.execute(
+            select(ProcessDefinition)
+            .where(ProcessDefinition.process_key == key)
+            .order_by(ProcessDefinition.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def latest_query() -> Select:
+        """A select of the newest version of every process key."""
+        newest = (
+            select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
+            .group_by(ProcessDefinition.process_key)
+            .subquery()
+        )
+        return select(ProcessDefinition).join(
+            newest,
+            (ProcessDefinition.process_key == newest.c.process_key)
+            & (ProcessDefinition.version == newest.c.v),
+        )
+
+    def latest_of_each(self, session: Session) -> list[ProcessDefinition]:
+        return list(session.execute(self.latest_query().order_by(ProcessDefinition.id)).scalars())
+
+    def workspace(self, session: Session) -> dict[str, str]:
+        """The files of the newest version of every process (newer deployments win)."""
+        files: dict[str, str] = {}
+        for row in self.latest_of_each(session):
+            files.update(row.files)
+        return files
+
+    def store(
+        self, session: Session, process: ParsedProcess, actor: str, now: datetime
+    ) -> tuple[ProcessDefinition, bool]:
+        """The version for this content: the newest one if unchanged, else a new one."""
+        latest = self.latest(session, process.key)
+        if latest is not None and latest.sha256 == process.sha256:
+            return latest, False
+        serializer = self._serializers[process.dialect]
+        spec_text = serializer.dump_specs(process.spec, process.subprocess_specs)
+        spec_doc = json.loads(spec_text)
+        spec_doc["dialect"] = process.dialect
+        row = ProcessDefinition(
+            process_key=process.key,
+            version=(latest.version + 1) if latest else 1,
+            sha256=process.sha256,
+            name=process.name,
+            bpmn_file=process.bpmn_file,
+            deployed_at=now,
+            deployed_by=actor,
+            files=process.files,
+            spec=json.dumps(spec_doc, ensure_ascii=False, separators=(",", ":")),
+        )
+        session.add(row)
+        session.flush()
+        return row, True

@@ -1,0 +1,85 @@
+"""Cross-case facts that classification needs and a single case cannot know.
+
+Answered by indexed queries and handed to the urgency decision table as plain inputs
+(`facts` in the case data):
+- `repeat`: the same customer raised the same issue code in a complaint that was closed
+  (completed) within the last 3 calendar months;
+- `batch_ordinary_customers` / `batch_vip_customers`: distinct customers who raised the same
+  issue code within the last 60 minutes, this complaint included (VIP customers in the second
+  count, every other tier in the first).
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from .store.models import Case
+
+BATCH_WINDOW = timedelta(minutes=60)
+REPEAT_MONTHS = 3
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (clamped to the month's end)."""
+    month_index = moment.year * 12 + (moment.month - 1) - months
+    year, month = divmod(month_index, 12)
+    day = min(moment.day, monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def case_facts(session: Session, process_key: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    customer = data.get("customer") or {}
+    problem = data.get("problem") or {}
+    customer_id = customer.get("id")
+    issue_code = problem.get("issue_code")
+    is_vip = customer.get("tier") == "vip"
+
+    repeat = False
+    if customer_id and issue_code:
+        repeat = (
+            session.execute(
+                select(Case.id)
+                .where(
+                    Case.customer_id == customer_id,
+                    Case.issue_code == issue_code,
+                    Case.process_key == process_key,
+                    Case.status == "completed",
+                    Case.ended_at >= months_before(now, REPEAT_MONTHS),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    ordinary = vip = 0
+    if issue_code:
+        rows = session.execute(
+            select(Case.customer_tier == "vip", func.count(distinct(Case.customer_id)))
+            .where(
+                Case.issue_code == issue_code,
+                Case.process_key == process_key,
+                Case.created_at > now - BATCH_WINDOW,
+                Case.customer_id.is_not(None),
+                Case.customer_id != (customer_id or ""),
+            )
+            .group_by(Case.customer_tier == "vip")
+        ).all()
+        for vip_row, count in rows:
+            if vip_row:
+                vip += count
+            else:
+                ordinary += count
+        if is_vip:
+            vip += 1
+        else:
+            ordinary += 1
+    return {
+        "repeat": repeat,
+        "batch_ordinary_customers": ordinary,
+        "batch_vip_customers": vip,
+    }

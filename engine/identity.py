@@ -1,0 +1,129 @@
+"""Who is acting: users, their groups, and the tokens they authenticate with.
+
+Users come from a YAML file (`COMPLAINTS_USERS_FILE`), each with a bearer token given in clear
+(`token`) or as its sha256 (`token_sha256`). Only sha256 digests are kept in memory; a presented
+token is hashed and looked up by its digest, so lookup time reveals nothing about the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+GROUPS = (
+    "agents",
+    "technicians",
+    "after_sales_leads",
+    "managers",
+    "general_managers",
+    "supervisors",
+    "process_owners",
+    "integrations",
+    "admins",
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A person or system acting on the service."""
+
+    username: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+    display_name: str | None = None
+
+    def in_any(self, *groups: str) -> bool:
+        return not self.groups.isdisjoint(groups)
+
+
+# Acts the service does itself (timers, deployments from the command line).
+SYSTEM = Actor("system", frozenset({"admins"}), "System")
+
+
+class UsersFileError(ValueError):
+    pass
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Directory:
+    """The known users, looked up by bearer token."""
+
+    def __init__(self, users: list[tuple[Actor, str]]):
+        self._by_digest: dict[str, Actor] = {}
+        self.users: dict[str, Actor] = {}
+        for actor, digest in users:
+            if actor.username in self.users:
+                raise UsersFileError(f"user {actor.username} is listed twice")
+            if digest in self._by_digest:
+                raise UsersFileError(
+                    f"users {actor.username} and {self._by_digest[digest].username} share a token"
+                )
+            self.users[actor.username] = actor
+            self._by_digest[digest] = actor
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Directory:
+        content = yaml.safe_load(text) or {}
+        entries = content.get("users") if isinstance(content, dict) else None
+        if not isinstance(entries, list):
+            raise UsersFileError("the users file needs a top-level list `users:`")
+        users = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not entry.get("username"):
+                raise UsersFileError(f"users[{index}] needs a username")
+            groups = entry.get("groups") or []
+            if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+                raise UsersFileError(f"users[{index}].groups must be a list of group names")
+            if entry.get("token"):
+                token = str(entry["token"])
+                if len(token) < 16:
+                    raise UsersFileError(f"users[{index}].token is shorter than 16 characters")
+                digest = _digest(token)
+            elif entry.get("token_sha256"):
+                digest = str(entry["token_sha256"]).lower()
+                if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                    raise UsersFileError(f"users[{index}].token_sha256 is not a sha256 hex digest")
+            else:
+                raise UsersFileError(f"users[{index}] needs a token or a token_sha256")
+            actor = Actor(str(entry["username"]), frozenset(groups), entry.get("display_name"))
+            users.append((actor, digest))
+        return cls(users)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Directory:
+        return cls.from_yaml(Path(path).read_text(encoding="utf-8"))
+
+    def authenticate(self, token: str | None) -> Actor | None:
+        if not token:
+            return None
+        # Looked up by digest: the time taken says nothing about how close a guess was.
+        return self._by_digest.get(_digest(token))
+
+
+DEMO_USERS = [
+    ("li.na", "李娜", ["agents"]),
+    ("wang.qiang", "王强", ["technicians"]),
+    ("zhao.min", "赵敏", ["after_sales_leads"]),
+    ("chen.jie", "陈杰", ["managers"]),
+    ("liu.yang", "刘洋", ["general_managers"]),
+    ("sun.li", "孙丽", ["supervisors"]),
+    ("zhou.hao", "周浩", ["process_owners"]),
+    ("callcentre", "Call centre", ["integrations"]),
+    ("admin", "Administrator", ["admins"]),
+]
+
+
+def demo_directory() -> tuple[Directory, dict[str, str]]:
+    """One user per group with fresh random tokens; returns the directory and username → token."""
+    tokens = {username: f"demo-{username}-{secrets.token_urlsafe(12)}" for username, _, _ in DEMO_USERS}
+    users = [
+        (Actor(username, frozenset(groups), display), _digest(tokens[username]))
+        for username, display, groups in DEMO_USERS
+    ]
+    return Directory(users), tokens

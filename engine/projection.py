@@ -1,0 +1,213 @@
+"""Write down what an act did: case columns, the inbox projection, timers, audit events.
+
+Runs inside the act's transaction, after the workflow has moved, so the state and every
+projection of it commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .identity import Actor
+from .runtime import CaseRuntime
+from .store.models import Case, CaseEvent, Escalation, HumanTask
+
+PRIORITIES = ("urgent", "ordinary")
+# A case that keeps failing is left in `error` for people after this many automatic retries.
+MAX_RETRIES = 8
+
+
+def deep_merge(target: dict, source: dict) -> dict:
+    """Merge `source` into `target`: nested dicts merge, anything else replaces."""
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_merge(target[key], value)
+        else:
+            target[key] = value
+    return target
+
+
+def _json_safe(value: Any) -> Any:
+    """Case data as JSON: anything a script made that JSON cannot hold becomes its text."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def add_event(
+    session: Session,
+    case_id: str,
+    at: datetime,
+    actor: Actor | str,
+    type_: str,
+    task_id: str | None = None,
+    detail: dict | None = None,
+) -> None:
+    session.add(
+        CaseEvent(
+            case_id=case_id,
+            at=at,
+            actor=actor if isinstance(actor, str) else actor.username,
+            type=type_,
+            task_id=task_id,
+            detail=detail or {},
+        )
+    )
+
+
+def query_columns(case: Case) -> None:
+    """Copy the fields queries filter on out of the case data."""
+    data = case.data or {}
+    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    case.customer_id = _text(customer.get("id"))
+    case.customer_tier = _text(customer.get("tier"))
+    case.issue_code = _text(problem.get("issue_code"))
+    priority = data.get("priority")
+    case.priority = priority if priority in PRIORITIES else "ordinary"
+
+
+def schedule_retry(case: Case, now: datetime) -> None:
+    """After a failure: retry in 2, 4, 8 … seconds (at most an hour), and stop after MAX_RETRIES."""
+    case.timer_failures = (case.timer_failures or 0) + 1
+    if case.timer_failures > MAX_RETRIES:
+        case.next_timer_at = None
+        return
+    case.next_timer_at = now + timedelta(seconds=min(3600, 2**case.timer_failures))
+
+
+def _text(value: Any, limit: int = 100) -> str | None:
+    return str(value)[:limit] if value not in (None, "") else None
+
+
+def apply_act(session: Session, case: Case, runtime: CaseRuntime, actor: Actor | str, now: datetime) -> None:
+    """Bring the case row, its open tasks, timers and audit trail in line with the workflow."""
+    with session.no_autoflush:
+        _apply_act(session, case, runtime, actor, now)
+
+
+def _apply_act(session, case, runtime, actor, now) -> None:
+    log = runtime.log
+    case.state = runtime.dump()
+    data = dict(case.data or {})
+    for task in log.completed:
+        deep_merge(data, task.data)
+    case.data = _json_safe(data)
+    query_columns(case)
+
+    for task in log.timers_fired:
+        add_event(
+            session,
+            case.id,
+            now,
+            actor,
+            "timer_fired",
+            str(task.id),
+            {"element_id": task.task_spec.bpmn_id, "name": task.task_spec.bpmn_name},
+        )
+    for clock in runtime.breached_clocks():
+        session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))
+        add_event(session, case.id, now, actor, "sla_breached", None, {"clock": clock})
+
+    _sync_tasks(session, case, runtime, actor, now)
+
+    timers = runtime.pending_timers()
+    case.timers = [{"name": t["name"], "due_at": t["due_at"].isoformat()} for t in timers]
+    if log.error is None:
+        case.next_timer_at = timers[0]["due_at"] if timers else None
+        case.timer_failures = 0
+
+    if log.error is not None:
+        case.status = "error"
+        case.error = {**log.error, "at": now.isoformat()}
+        schedule_retry(case, now)
+        add_event(session, case.id, now, actor, "case_error", None, log.error)
+    elif runtime.completed:
+        case.status = "completed"
+        case.ended_at = now
+        case.error = None
+        case.next_timer_at = None
+        add_event(session, case.id, now, actor, "case_completed")
+    else:
+        case.status = "running"
+        case.error = None
+    case.updated_at = now
+
+
+def _sync_tasks(session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime) -> None:
+    # Rows the current act already closed (status changed in memory, not yet flushed) are skipped.
+    open_rows = {
+        row.id: row
+        for row in session.execute(
+            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
+        ).scalars()
+        if row.status == "open"
+    }
+    rank = 0 if case.priority == "urgent" else 1
+    ready = runtime.ready_user_tasks()
+    ready_ids = set()
+    for task in ready:
+        task_id = str(task.id)
+        ready_ids.add(task_id)
+        row = open_rows.get(task_id)
+        if row is not None:
+            row.priority_rank = rank
+            continue
+        meta = runtime.definition.meta(task.task_spec)
+        applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
+        session.add(
+            HumanTask(
+                id=task_id,
+                case_id=case.id,
+                process_key=case.process_key,
+                element_id=meta.element_id,
+                name=meta.name,
+                lane=meta.lane,
+                candidate_group=meta.candidate_group,
+                status="open",
+                priority_rank=rank,
+                created_at=now,
+                due_at=runtime.deadline_of(task),
+                form_file=meta.form_file,
+                ui_form_file=meta.ui_form_file,
+                approval_level=meta.approval_level,
+                applicant=_text(applicant),
+                data=_json_safe(task.data),
+            )
+        )
+        add_event(
+            session,
+            case.id,
+            now,
+            actor,
+            "task_created",
+            task_id,
+            {
+                "element_id": meta.element_id,
+                "name": meta.name,
+                "candidate_group": meta.candidate_group,
+            },
+        )
+    for task_id, row in open_rows.items():
+        if task_id not in ready_ids:
+            row.status = "cancelled"
+            row.completed_at = now
+            add_event(
+                session,
+                case.id,
+                now,
+                actor,
+                "task_cancelled",
+                task_id,
+                {"element_id": row.element_id},
+            )

@@ -1,0 +1,288 @@
+"""The sandbox every expression and script of a diagram runs in.
+
+SpiffWorkflow's own `PythonScriptEngine` is plain `eval`/`exec`: whoever can deploy a diagram
+could run anything on the server. Here every script, gateway condition, timer expression and DMN
+cell is compiled by RestrictedPython with a stricter policy, both when a diagram is deployed
+(a refusal names the element) and when it runs:
+
+- no `import` in any form, no `while` loops (a runaway loop would hold a case's lock), no class
+  definitions;
+- no names or attributes that start with `_`, nor frame/generator/code inspection attributes;
+- none of `eval`, `exec`, `open`, `getattr`, `compile`, `globals`, ... : only a small allow-list
+  of builtins plus the helpers of `script_helpers`;
+- `str.format` is refused at run time (it can walk attributes); `range` is bounded and
+  exponentiation is limited, so one expression cannot eat the machine.
+
+Case data is only ever data: it is handed to the code as variables, never compiled.
+Compiled code is cached by source text, which also makes repeated evaluation cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+import warnings
+from functools import lru_cache
+from types import CodeType, ModuleType
+from typing import Any
+
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+from RestrictedPython.Limits import limited_range
+from RestrictedPython.PrintCollector import PrintCollector
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+from .calendar import WorkingCalendar
+from .script_helpers import HELPER_NAMES, make_helpers
+
+FORBIDDEN_NAMES = frozenset(
+    {
+        "eval",
+        "exec",
+        "open",
+        "compile",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "input",
+        "breakpoint",
+        "help",
+        "type",
+        "object",
+        "super",
+        "memoryview",
+        "classmethod",
+        "staticmethod",
+        "property",
+        "exit",
+        "quit",
+    }
+)
+
+MAX_POWER_RESULT_BITS = 4096
+
+# RestrictedPython warns at compile time about print without `printed`; scripts may print freely.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module="RestrictedPython.compile")
+
+
+class ScriptRejected(SyntaxError):
+    """Code a diagram may not run. A SyntaxError, so SpiffWorkflow's DMN parsing treats it so."""
+
+    def __init__(self, messages: list[str], lineno: int | None = None):
+        super().__init__("; ".join(messages))
+        self.messages = messages
+        self.lineno = lineno
+
+
+class ScriptPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, tightened for process diagrams."""
+
+    def check_import_names(self, node):
+        self.error(node, "import is not allowed in process scripts")
+        return node
+
+    def visit_While(self, node):
+        self.error(node, "while loops are not allowed; loop over a list or a range instead")
+        return node
+
+    def visit_ClassDef(self, node):
+        self.error(node, "class definitions are not allowed in process scripts")
+        return node
+
+    def visit_Global(self, node):
+        self.error(node, "global is not allowed in process scripts")
+        return node
+
+    def visit_Nonlocal(self, node):
+        self.error(node, "nonlocal is not allowed in process scripts")
+        return node
+
+    def visit_Name(self, node):
+        if node.id in FORBIDDEN_NAMES:
+            self.error(node, f'"{node.id}" is not available in process scripts')
+        elif isinstance(node.ctx, ast.Store | ast.Del) and node.id in HELPER_NAMES:
+            self.error(node, f'"{node.id}" is a helper function and cannot be assigned')
+        return super().visit_Name(node)
+
+    def visit_BinOp(self, node):
+        node = super().visit_BinOp(node)
+        if isinstance(node.op, ast.Pow):
+            call = ast.Call(
+                func=ast.Name("_safe_pow_", ast.Load()), args=[node.left, node.right], keywords=[]
+            )
+            ast.copy_location(call.func, node)
+            return ast.copy_location(call, node)
+        return node
+
+
+def _safe_pow(base, exponent):
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and exponent * abs(base).bit_length() > MAX_POWER_RESULT_BITS
+    ):
+        raise ValueError("the result of ** would be too large")
+    return base**exponent
+
+
+_INPLACE_OPERATORS = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": _safe_pow,
+    "|=": operator.ior,
+    "&=": operator.iand,
+}
+
+
+def _inplace(op: str, target, value):
+    try:
+        return _INPLACE_OPERATORS[op](target, value)
+    except KeyError:
+        raise ValueError(f"operator {op} is not allowed") from None
+
+
+def _apply(function, *args, **kwargs):
+    return function(*args, **kwargs)
+
+
+SAFE_BUILTINS: dict[str, Any] = {
+    "None": None,
+    "True": True,
+    "False": False,
+    "abs": abs,
+    "all": all,
+    "any": any,
+    "bool": bool,
+    "dict": dict,
+    "divmod": divmod,
+    "enumerate": enumerate,
+    "filter": filter,
+    "float": float,
+    "int": int,
+    "isinstance": isinstance,
+    "len": len,
+    "list": list,
+    "map": map,
+    "max": max,
+    "min": min,
+    "range": limited_range,
+    "reversed": reversed,
+    "round": round,
+    "set": set,
+    "sorted": sorted,
+    "str": str,
+    "sum": sum,
+    "tuple": tuple,
+    "zip": zip,
+    "Exception": Exception,
+    "ValueError": ValueError,
+    "KeyError": KeyError,
+    "TypeError": TypeError,
+}
+
+GUARDS: dict[str, Any] = {
+    "__builtins__": SAFE_BUILTINS,
+    "_getattr_": safer_getattr,
+    "_getitem_": operator.getitem,
+    "_getiter_": iter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_write_": full_write_guard,
+    "_inplacevar_": _inplace,
+    "_print_": PrintCollector,
+    "_apply_": _apply,
+    "_safe_pow_": _safe_pow,
+}
+
+
+@lru_cache(maxsize=8192)
+def compile_code(source: str, mode: str = "exec") -> CodeType:
+    """Compile a script (`exec`) or an expression (`eval`) under the policy, or raise ScriptRejected."""
+    try:
+        return compile_restricted(source, filename="<script>", mode=mode, policy=ScriptPolicy)
+    except SyntaxError as error:
+        messages = list(error.args[0]) if isinstance(error.args[0], tuple) else [str(error)]
+        match = re.match(r"Line (\d+):", messages[0])
+        raise ScriptRejected(messages, int(match.group(1)) if match else None) from None
+
+
+def check_code(source: str, mode: str = "exec") -> list[str]:
+    """The policy's complaints about a piece of code (empty when it may run)."""
+    try:
+        compile_code(source, mode)
+    except ScriptRejected as rejected:
+        return rejected.messages
+    return []
+
+
+def _is_data(value: Any) -> bool:
+    return not callable(value) and not isinstance(value, ModuleType)
+
+
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    """Evaluates expressions and runs scripts of a diagram under the sandbox policy."""
+
+    def __init__(self, helpers: dict[str, Any]):
+        super().__init__({})
+        self.helpers = helpers
+        self._reserved = frozenset(helpers) | frozenset(GUARDS)
+
+    def _namespace(self, context: dict, external_context: dict | None) -> dict:
+        # Helpers and guards go last: data can never replace them.
+        namespace = dict(context)
+        if external_context:
+            namespace.update(external_context)
+        namespace.update(self.helpers)
+        namespace.update(GUARDS)
+        return namespace
+
+    def evaluate(self, expression: str, context: dict, external_context: dict | None = None):
+        code = compile_code(expression.strip(), "eval")
+        return eval(code, self._namespace(context, external_context))
+
+    def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
+        code = compile_code(script, "exec")
+        namespace = self._namespace(context, external_context)
+        exec(code, namespace)
+        external = external_context or {}
+        for key in [k for k in context if k not in namespace]:
+            del context[key]
+        for key, value in namespace.items():
+            if key in self._reserved or key in external or key.startswith("_"):
+                continue
+            if _is_data(value):
+                context[key] = value
+            else:
+                context.pop(key, None)
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise NotImplementedError("service tasks are not supported by this service")
+
+
+class SandboxScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine with the sandbox environment and restricted validation."""
+
+    def __init__(self, calendar: WorkingCalendar):
+        super().__init__(environment=SandboxEnvironment(make_helpers(calendar)))
+
+    def validate(self, expression: str) -> None:
+        compile_code(expression.strip(), "eval")

@@ -1,0 +1,1 @@
+"""The service layer: one class per resource, one method per use case, one transaction each."""

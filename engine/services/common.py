@@ -1,0 +1,172 @@
+"""What every service shares: the engine context, paging, views of rows, and the act transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..calendar import WorkingCalendar
+from ..definitions.repository import DefinitionRepository, LoadedDefinition
+from ..errors import Conflict, Forbidden, NotFound
+from ..identity import Actor
+from ..runtime import CaseRuntime
+from ..sandbox import SandboxScriptEngine
+from ..store.db import Database, UnitOfWork
+from ..store.models import Case, Escalation, HumanTask
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_PER_PAGE = 200
+
+
+@dataclass
+class EngineContext:
+    """The parts every service needs; built once by `Engine`."""
+
+    db: Database
+    definitions: DefinitionRepository
+    calendar: WorkingCalendar
+    script_engine: SandboxScriptEngine
+
+    def local(self, moment: datetime | None) -> datetime | None:
+        """A stored UTC moment in the service's timezone, for display."""
+        return moment.astimezone(self.calendar.tz) if moment is not None else None
+
+    def definition_of(self, session: Session, case: Case) -> LoadedDefinition:
+        return self.definitions.load_id(session, case.definition_id)
+
+    def runtime_of(self, session: Session, case: Case) -> CaseRuntime:
+        return CaseRuntime.load(self.definition_of(session, case), self.script_engine, case.state)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int = 1
+    per_page: int = 50
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    def clamp(self) -> PageRequest:
+        return PageRequest(max(1, self.page), min(max(1, self.per_page), MAX_PER_PAGE))
+
+
+def paged(session: Session, query, page: PageRequest, view: Callable[[Any], dict]) -> dict:
+    """Run a select as one page of `{"items", "page", "per_page", "total"}`."""
+    page = page.clamp()
+    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    rows = session.execute(query.limit(page.per_page).offset(page.offset)).scalars().all()
+    return {
+        "items": [view(r) for r in rows],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": total,
+    }
+
+
+def require_groups(actor: Actor, *groups: str) -> None:
+    if not actor.in_any(*groups, "admins"):
+        raise Forbidden(f"this needs one of the groups: {', '.join(groups)}")
+
+
+@contextmanager
+def acting(ctx: EngineContext) -> Iterator[UnitOfWork]:
+    """A write transaction for one act; a concurrent change to the same case becomes a 409."""
+    try:
+        with ctx.db.unit_of_work(write=True) as uow:
+            yield uow
+    except StaleDataError:
+        raise Conflict("the case was changed by someone else at the same moment; try again") from None
+    except IntegrityError as error:
+        log.info("integrity error during an act: %s", error.orig)
+        raise Conflict("a concurrent request made the same change; try again") from None
+
+
+def lock_case(uow: UnitOfWork, case_id: str) -> Case:
+    case = uow.lock_case(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+# ---- views: rows → the dictionaries of the public contract
+
+
+def task_view(ctx: EngineContext, row: HumanTask, definition: LoadedDefinition | None = None) -> dict:
+    view = {
+        "id": row.id,
+        "case_id": row.case_id,
+        "name": row.name,
+        "element_id": row.element_id,
+        "lane": row.lane,
+        "candidate_group": row.candidate_group,
+        "assignee": row.assignee,
+        "status": row.status,
+        "created_at": ctx.local(row.created_at),
+        "due_at": ctx.local(row.due_at),
+        "completed_at": ctx.local(row.completed_at),
+        "completed_by": row.completed_by,
+        "is_approval": row.is_approval,
+    }
+    if definition is not None:
+        view["form"] = {
+            "schema": definition.form(row.form_file) or {"type": "object"},
+            "ui_schema": definition.form(row.ui_form_file) or {},
+        }
+        view["data"] = row.data
+    return view
+
+
+def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> dict:
+    return {
+        "id": case.id,
+        "business_key": case.business_key,
+        "process": case.process_key,
+        "version": version,
+        "status": case.status,
+        "priority": case.priority,
+        "customer_id": case.customer_id,
+        "issue_code": case.issue_code,
+        "created_at": ctx.local(case.created_at),
+        "updated_at": ctx.local(case.updated_at),
+    }
+
+
+def case_view(ctx: EngineContext, session: Session, case: Case) -> dict:
+    definition = ctx.definition_of(session, case)
+    open_tasks = session.execute(
+        select(HumanTask)
+        .where(HumanTask.case_id == case.id, HumanTask.status == "open")
+        .order_by(HumanTask.created_at, HumanTask.id)
+    ).scalars()
+    escalations = session.execute(
+        select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)
+    ).scalars()
+    view = case_summary(ctx, case, definition.version)
+    view.update(
+        {
+            "data": case.data,
+            "tasks": [task_view(ctx, t) for t in open_tasks],
+            "timers": [
+                {"name": t["name"], "due_at": ctx.local(datetime.fromisoformat(t["due_at"]))}
+                for t in case.timers or []
+            ],
+            "escalations": [
+                {"clock": e.clock, "at": ctx.local(e.at), "name": (e.detail or {}).get("name")}
+                for e in escalations
+            ],
+            "error": case.error,
+        }
+    )
+    return view

@@ -1,0 +1,173 @@
+"""Deploying BPMN/DMN/form files as process versions, reading versions, trying decisions.
+
+A deployment is checked whole before anything is stored. The uploaded files are laid over the
+files of the newest deployed versions, so a process owner can upload just the DMN table they
+edited: every process whose files changed gets a new version; the others keep theirs. Running
+cases stay on the version they started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select
+
+from ..calendar import utc_now
+from ..definitions.bundle import Problem, decode_upload, fingerprint, kind_of
+from ..definitions.checks import check_bundle
+from ..definitions.parsing import make_parser, parse_bundle
+from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
+from ..identity import Actor
+from ..store.models import ProcessDefinition
+from .common import EngineContext, PageRequest, paged, require_groups
+
+DEPLOYERS = ("process_owners",)
+_DEPLOY_LOCK_KEY = 7_301_2027
+
+
+class DeploymentService:
+    def __init__(self, ctx: EngineContext):
+        self.ctx = ctx
+        self._decisions_lock = threading.Lock()
+        self._decisions: tuple[str, dict] | None = None
+
+    def deploy(self, actor: Actor, uploads: dict[str, bytes | str]) -> dict:
+        """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool}."""
+        require_groups(actor, *DEPLOYERS)
+        if not uploads:
+            raise BadRequest("no files were uploaded")
+        problems: list[Problem] = []
+        uploaded: dict[str, str] = {}
+        for name, content in uploads.items():
+            if isinstance(content, str):
+                content = content.encode("utf-8")
+            text, problem = decode_upload(name, content)
+            if problem:
+                problems.append(problem)
+            else:
+                uploaded[name] = text
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            workspace = self.ctx.definitions.workspace(uow.session)
+        files = {**workspace, **uploaded}
+        bundle = parse_bundle(files)
+        problems += bundle.problems
+        if not bundle.problems:
+            problems += check_bundle(bundle)
+        if problems:
+            raise DeploymentInvalid([p.as_dict() for p in _ordered(problems)])
+
+        touched = [p for p in bundle.processes if set(p.files) & set(uploaded)]
+        results = []
+        with self.ctx.db.unit_of_work(write=True) as uow:
+            if not self.ctx.db.is_sqlite:
+                uow.session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK_KEY)))
+            now = utc_now()
+            for process in sorted(touched, key=lambda p: p.key):
+                row, created = self.ctx.definitions.store(uow.session, process, actor.username, now)
+                results.append({"key": row.process_key, "version": row.version, "created": created})
+        return {"deployed": results, "created": any(r["created"] for r in results)}
+
+    # ---- reading
+    def processes(self, actor: Actor, page: PageRequest) -> dict:
+        """Every deployed process key with its newest version."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            newest = self.ctx.definitions.latest_query().order_by(ProcessDefinition.process_key)
+            return paged(uow.session, newest, page, lambda row: _version_view(self.ctx, row, with_key=True))
+
+    def versions(self, actor: Actor, key: str) -> dict:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            rows = (
+                uow.session.execute(
+                    select(ProcessDefinition)
+                    .where(ProcessDefinition.process_key == key)
+                    .order_by(ProcessDefinition.version)
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                raise NotFound(f"no process '{key}' is deployed")
+            return {
+                "key": key,
+                "name": rows[-1].name,
+                "versions": [_version_view(self.ctx, row) for row in rows],
+            }
+
+    def bpmn(self, actor: Actor, key: str, version: int) -> str:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = uow.session.execute(
+                select(ProcessDefinition).where(
+                    ProcessDefinition.process_key == key, ProcessDefinition.version == version
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"process '{key}' has no version {version}")
+            return row.files[row.bpmn_file]
+
+    # ---- decisions
+    def evaluate_decision(self, actor: Actor, decision_id: str, inputs: dict[str, Any]) -> dict:
+        """Run one deployed decision table on `inputs`, without starting a case."""
+        require_groups(actor, *DEPLOYERS)
+        engine = self._decision_engines().get(decision_id)
+        if engine is None:
+            raise NotFound(f"no deployed decision '{decision_id}'")
+        table = engine.decision_table
+        task = SimpleNamespace(
+            data=dict(inputs), workflow=SimpleNamespace(script_engine=self.ctx.script_engine)
+        )
+        try:
+            matched = engine.decide(task)
+            if table.hit_policy != "COLLECT":
+                matched = matched[:1]
+            outputs = [dict(rule.output_as_dict(task)) for rule in matched]
+            result = engine.result(task)
+        except SpiffWorkflowException as error:
+            raise ValidationFailed(
+                "the decision could not be evaluated with these inputs",
+                {"inputs": [str(error), *getattr(error, "__notes__", [])]},
+            ) from None
+        return {
+            "decision_id": decision_id,
+            "hit_policy": table.hit_policy,
+            "outputs": outputs,
+            "matched_rules": [
+                {"row": rule.row_number, "id": rule.id, "description": rule.description or None}
+                for rule in matched
+            ],
+            "result": dict(result),
+        }
+
+    def _decision_engines(self) -> dict:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            workspace = self.ctx.definitions.workspace(uow.session)
+        dmn_files = {n: t for n, t in workspace.items() if kind_of(n) == "dmn"}
+        key = fingerprint(dmn_files)
+        with self._decisions_lock:
+            if self._decisions is None or self._decisions[0] != key:
+                parser = make_parser("spiff")
+                for name, text in dmn_files.items():
+                    parser.add_dmn_str(text.encode("utf-8"), filename=name)
+                engines = {}
+                for decision_id in parser.dmn_parsers:
+                    engines[decision_id] = parser.get_engine(decision_id, None)
+                self._decisions = (key, engines)
+            return self._decisions[1]
+
+
+def _version_view(ctx: EngineContext, row: ProcessDefinition, with_key: bool = False) -> dict:
+    view = {
+        "version": row.version,
+        "sha256": row.sha256,
+        "deployed_at": ctx.local(row.deployed_at),
+        "deployed_by": row.deployed_by,
+    }
+    if with_key:
+        view = {"key": row.process_key, "name": row.name, **view}
+    return view
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.element_id or "", p.message))

@@ -1,0 +1,207 @@
+"""User tasks: the inbox, claiming, and completing a task (the one act people do most).
+
+Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same rules:
+- see a task: its assignee, members of its candidate group, supervisors and admins;
+- claim: a member of the candidate group, while nobody else holds it;
+- unclaim: its assignee, or a supervisor;
+- complete: its assignee or, while unclaimed, a member of its candidate group. Approval tasks
+  add the sign-off rules of `approvals`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from ..calendar import utc_now
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from ..forms import field_errors
+from ..identity import Actor
+from ..projection import add_event, apply_act
+from ..runtime import NotWaiting
+from ..store.models import Case, HumanTask
+from .approvals import check_and_record_decision
+from .common import EngineContext, PageRequest, acting, case_view, lock_case, paged, task_view
+
+OVERSEERS = ("supervisors", "admins")
+TASK_STATUSES = ("open", "completed", "cancelled")
+
+
+def may_see(actor: Actor, row: HumanTask) -> bool:
+    return (
+        actor.in_any(*OVERSEERS)
+        or row.assignee == actor.username
+        or row.completed_by == actor.username
+        or (row.candidate_group is not None and row.candidate_group in actor.groups)
+    )
+
+
+def check_may_complete(actor: Actor, row: HumanTask) -> None:
+    if row.assignee is not None:
+        if row.assignee != actor.username:
+            raise Forbidden(f"the task is claimed by {row.assignee}")
+    elif row.candidate_group not in actor.groups:
+        raise Forbidden(f"the task is for the group {row.candidate_group}")
+
+
+class TaskService:
+    def __init__(self, ctx: EngineContext):
+        self.ctx = ctx
+
+    def list(
+        self,
+        actor: Actor,
+        page: PageRequest,
+        mine: bool = False,
+        group: str | None = None,
+        case_id: str | None = None,
+        status: str = "open",
+        approvals_only: bool = False,
+    ) -> dict:
+        if status not in TASK_STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(TASK_STATUSES)}")
+        query = select(HumanTask).where(HumanTask.status == status)
+        if mine:
+            query = query.where(HumanTask.assignee == actor.username)
+        elif not actor.in_any(*OVERSEERS):
+            query = query.where(
+                or_(
+                    HumanTask.assignee == actor.username,
+                    HumanTask.completed_by == actor.username,
+                    HumanTask.candidate_group.in_(sorted(actor.groups)),
+                )
+            )
+        if group:
+            query = query.where(HumanTask.candidate_group == group)
+        if case_id:
+            query = query.where(HumanTask.case_id == case_id)
+        if approvals_only:
+            query = query.where(HumanTask.approval_level.is_not(None))
+        query = query.order_by(
+            HumanTask.priority_rank,
+            HumanTask.due_at.is_(None),
+            HumanTask.due_at,
+            HumanTask.created_at,
+            HumanTask.id,
+        )
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            return paged(uow.session, query, page, lambda row: task_view(self.ctx, row))
+
+    def get(self, actor: Actor, task_id: str) -> dict:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = uow.session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            if not may_see(actor, row):
+                raise Forbidden("this task is not in your inbox")
+            definition = self.ctx.definitions.load_id(uow.session, _definition_id(uow.session, row))
+            return task_view(self.ctx, row, definition)
+
+    def claim(self, actor: Actor, task_id: str) -> dict:
+        with acting(self.ctx) as uow:
+            row = self._open_row(uow.session, task_id)
+            if row.candidate_group not in actor.groups:
+                raise Forbidden(f"the task is for the group {row.candidate_group}")
+            claimed = uow.session.execute(
+                update(HumanTask)
+                .where(
+                    HumanTask.id == task_id,
+                    HumanTask.status == "open",
+                    or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
+                )
+                .values(assignee=actor.username)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if claimed != 1:
+                uow.session.refresh(row)
+                if row.status != "open":
+                    raise Conflict("the task is no longer open")
+                raise Conflict(f"the task is claimed by {row.assignee}")
+            uow.session.refresh(row)
+            add_event(uow.session, row.case_id, utc_now(), actor, "task_claimed", task_id)
+            return task_view(self.ctx, row)
+
+    def unclaim(self, actor: Actor, task_id: str) -> dict:
+        with acting(self.ctx) as uow:
+            row = self._open_row(uow.session, task_id)
+            if row.assignee is None:
+                return task_view(self.ctx, row)
+            if row.assignee != actor.username and not actor.in_any(*OVERSEERS):
+                raise Forbidden(f"the task is claimed by {row.assignee}")
+            previous = row.assignee
+            row.assignee = None
+            add_event(
+                uow.session,
+                row.case_id,
+                utc_now(),
+                actor,
+                "task_unclaimed",
+                task_id,
+                {"assignee": previous},
+            )
+            return task_view(self.ctx, row)
+
+    def complete(self, actor: Actor, task_id: str, data: dict[str, Any]) -> dict:
+        """Complete a user task with its form data and run the case on to its next wait."""
+        with acting(self.ctx) as uow:
+            session = uow.session
+            case_id = session.execute(select(HumanTask.case_id).where(HumanTask.id == task_id)).scalar()
+            if case_id is None:
+                raise NotFound(f"no task {task_id}")
+            case = lock_case(uow, case_id)
+            # Read the task again under the case lock: a concurrent completion is visible now.
+            row = session.execute(
+                select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+            ).scalar_one()
+            if row.status != "open":
+                raise Conflict(f"the task is already {row.status}")
+            check_may_complete(actor, row)
+            definition = self.ctx.definition_of(session, case)
+            validator = definition.validator(row.form_file)
+            if validator is not None:
+                errors = field_errors(validator, data)
+                if errors:
+                    raise ValidationFailed("the data does not match the task's form", errors)
+            now = utc_now()
+            if row.is_approval:
+                data = check_and_record_decision(self.ctx, session, actor, case, row, data, now)
+            runtime = self.ctx.runtime_of(session, case)
+            meta_task = runtime.ready_user_task(task_id)
+            if meta_task is None:
+                raise Conflict("the task is no longer open")
+            actor_field = definition.meta(meta_task.task_spec).actor_field
+            if actor_field:
+                data = {**data, actor_field: actor.username}
+            try:
+                runtime.complete_task(task_id, data)
+            except NotWaiting:
+                raise Conflict("the task is no longer open") from None
+            row.status = "completed"
+            row.assignee = row.assignee or actor.username
+            row.completed_by = actor.username
+            row.completed_at = now
+            add_event(
+                session,
+                case.id,
+                now,
+                actor,
+                "task_completed",
+                task_id,
+                {"element_id": row.element_id, "name": row.name, "data": data},
+            )
+            apply_act(session, case, runtime, actor, now)
+            return case_view(self.ctx, session, case)
+
+    @staticmethod
+    def _open_row(session, task_id: str) -> HumanTask:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        if row.status != "open":
+            raise Conflict(f"the task is already {row.status}")
+        return row
+
+
+def _definition_id(session, row: HumanTask) -> int:
+    return session.execute(select(Case.definition_id).where(Case.id == row.case_id)).scalar_one()

@@ -1,0 +1,157 @@
+"""Firing due BPMN timers, exactly once, whichever worker gets there first.
+
+Every save stores the case's earliest pending timer in the indexed `cases.next_timer_at`. A worker
+asks for due cases, then takes each in a transaction of its own: on PostgreSQL with
+`FOR UPDATE SKIP LOCKED` (a case another worker holds is skipped, not waited for), on SQLite under
+`BEGIN IMMEDIATE`. It checks the case is still due (another worker may have just fired it), fires,
+and saves; the `revision` guard catches anything that slipped past. A case that fails is recorded
+as an error and retried with backoff; it never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from sqlalchemy import func, select
+
+from ..calendar import utc_now
+from ..identity import SYSTEM
+from ..metrics import Metrics
+from ..projection import add_event, apply_act, schedule_retry
+from ..runtime import CaseRuntime
+from ..store.models import Case
+from .common import EngineContext
+
+log = logging.getLogger(__name__)
+
+DUE_STATUSES = ("running", "error")
+BATCH = 100
+MAX_WAIT_SECONDS = 1.0
+# Wake a little after a due time: SpiffWorkflow fires a timer only once now is past it.
+WAKE_MARGIN = timedelta(milliseconds=5)
+
+
+class TimerService:
+    def __init__(self, ctx: EngineContext, metrics: Metrics):
+        self.ctx = ctx
+        self.metrics = metrics
+        self.wakeup = threading.Event()
+
+    def due_case_ids(self, now: datetime, limit: int = BATCH) -> list[str]:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            return list(
+                uow.session.execute(
+                    select(Case.id)
+                    .where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
+                    .order_by(Case.next_timer_at)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def next_due(self) -> datetime | None:
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            return uow.session.execute(
+                select(func.min(Case.next_timer_at)).where(Case.status.in_(DUE_STATUSES))
+            ).scalar()
+
+    def fire_due(self, limit: int = BATCH) -> int:
+        """Fire the timers of up to `limit` due cases; returns how many cases were run."""
+        ran = 0
+        for case_id in self.due_case_ids(utc_now(), limit):
+            try:
+                if self._fire_case(case_id):
+                    ran += 1
+            except Exception as error:  # one broken case must not stop the others
+                log.exception("timers of case %s failed", case_id)
+                self.metrics.timer_failures.inc()
+                self._record_failure(case_id, error)
+        return ran
+
+    def _fire_case(self, case_id: str) -> bool:
+        with self.ctx.db.unit_of_work(write=True) as uow:
+            session = uow.session
+            query = select(Case).where(Case.id == case_id)
+            if not self.ctx.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            case = session.execute(query).scalar_one_or_none()
+            now = utc_now()
+            if (
+                case is None
+                or case.next_timer_at is None
+                or case.next_timer_at > now
+                or case.status not in DUE_STATUSES
+            ):
+                return False
+            runtime = self.ctx.runtime_of(session, case)
+            if case.status == "error":
+                add_event(
+                    session,
+                    case.id,
+                    now,
+                    SYSTEM,
+                    "case_retried",
+                    detail={"attempt": case.timer_failures + 1},
+                )
+                runtime.retry()
+            runtime.fire_timers()
+            apply_act(session, case, runtime, SYSTEM, now)
+            self._observe(runtime, now)
+            return True
+
+    def _observe(self, runtime: CaseRuntime, now: datetime) -> None:
+        for task in runtime.log.timers_fired:
+            self.metrics.timers_fired.inc()
+            value = task._get_internal_data("event_value")
+            if isinstance(value, str):
+                due = TimerEventDefinition.get_datetime(value)
+                self.metrics.timer_lateness.observe(max(0.0, (now - due).total_seconds()))
+        for clock in runtime.breached_clocks():
+            self.metrics.sla_breaches.labels(clock).inc()
+
+    def _record_failure(self, case_id: str, error: Exception) -> None:
+        with self.ctx.db.unit_of_work(write=True) as uow:
+            case = uow.session.get(Case, case_id)
+            if case is None:
+                return
+            now = utc_now()
+            detail = {"message": f"{type(error).__name__}: {error}", "element_id": None}
+            case.status = "error"
+            case.error = {**detail, "at": now.isoformat()}
+            schedule_retry(case, now)
+            add_event(uow.session, case.id, now, SYSTEM, "case_error", detail=detail)
+
+    def run(self, stop: threading.Event) -> None:
+        """Fire timers until `stop` is set, sleeping until the next due time (at most 1 s)."""
+        while not stop.is_set():
+            try:
+                if self.fire_due():
+                    continue
+                due = self.next_due()
+            except Exception:
+                log.exception("timer worker: database error; retrying in a second")
+                due = None
+            wait = MAX_WAIT_SECONDS
+            if due is not None:
+                wait = min(MAX_WAIT_SECONDS, max(0.0, (due + WAKE_MARGIN - utc_now()).total_seconds()))
+            if self.wakeup.wait(wait):
+                self.wakeup.clear()
+
+
+class WorkerThread:
+    """The timer worker inside `serve`: a daemon thread with a stop handle."""
+
+    def __init__(self, timers: TimerService):
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(
+            target=timers.run, args=(self.stop_event,), name="timer-worker", daemon=True
+        )
+        self.timers = timers
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.timers.wakeup.set()
+        self.thread.join(timeout=10)

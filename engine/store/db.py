@@ -1,0 +1,138 @@
+"""Database set-up and the unit of work.
+
+One writer per case at a time is the rule every act relies on:
+- SQLite: WAL (readers never block the writer), a busy timeout, and write transactions that
+  start with `BEGIN IMMEDIATE`, so two writers queue instead of failing half-way;
+- PostgreSQL: the acting transaction takes the case row with `SELECT … FOR UPDATE`
+  (see `UnitOfWork.lock_case`); a second writer waits, then sees the new state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import Case
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# Any constant: the key of the PostgreSQL advisory lock held while migrating.
+_MIGRATION_LOCK_KEY = 7_301_2026
+
+
+def _json_dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Database:
+    """The engines and session factories for one database URL."""
+
+    def __init__(self, url: str, pool_size: int = 10, echo: bool = False):
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if self.url.database in (None, "", ":memory:"):
+                raise ValueError("SQLite needs a file path; an in-memory database is per connection")
+            self.write_engine = self._sqlite_engine(begin="BEGIN IMMEDIATE", echo=echo)
+            self.read_engine = self._sqlite_engine(begin="BEGIN", echo=echo)
+        else:
+            self.write_engine = create_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=30,
+                json_serializer=_json_dumps,
+                echo=echo,
+            )
+            self.read_engine = self.write_engine
+        self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def _sqlite_engine(self, begin: str, echo: bool) -> Engine:
+        engine = create_engine(
+            self.url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=8,
+            json_serializer=_json_dumps,
+            echo=echo,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):
+            # Take transaction control from the sqlite3 module so BEGIN is ours to emit.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection):
+            connection.exec_driver_sql(begin)
+
+        return engine
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest Alembic revision (safe to run on every start)."""
+        with self.write_engine.begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+            config = AlembicConfig()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> None:
+        with self.read_engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    @contextmanager
+    def unit_of_work(self, write: bool = True) -> Iterator[UnitOfWork]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        factory = self._write_sessions if write else self._read_sessions
+        session = factory()
+        try:
+            yield UnitOfWork(session, self)
+            if write:
+                session.commit()
+            else:
+                session.rollback()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+class UnitOfWork:
+    """A session plus the locking rule of the database it belongs to."""
+
+    def __init__(self, session: Session, database: Database):
+        self.session = session
+        self.database = database
+
+    def lock_case(self, case_id: str) -> Case | None:
+        """Load a case for writing; on PostgreSQL wait for and hold its row lock."""
+        query = select(Case).where(Case.id == case_id)
+        if not self.database.is_sqlite:
+            query = query.with_for_update()
+        return self.session.execute(query).scalar_one_or_none()

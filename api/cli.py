@@ -81,7 +81,7 @@ def serve(args) -> int:
     from . import create_app
 
     directory = _directory(args.demo)
-    engine = Engine(EngineConfig.from_env())
+    engine = Engine(EngineConfig.from_env(), directory)
     engine.migrate()
     try:
         result = engine.deploy_folders(*args.definitions)

@@ -10,7 +10,7 @@ from .calendar import WorkingCalendar
 from .config import EngineConfig
 from .definitions.bundle import read_folder
 from .definitions.repository import DefinitionRepository
-from .identity import SYSTEM, Actor
+from .identity import SYSTEM, Actor, Directory
 from .metrics import Metrics
 from .sandbox import SandboxScriptEngine
 from .services.approvals import ApprovalService
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class Engine:
     """Builds the engine's parts from a config and exposes its services."""
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, directory: Directory | None = None):
         self.config = config
         self.db = Database(config.database_url, pool_size=config.db_pool_size)
         self.calendar = WorkingCalendar(config.timezone, config.holidays_file)
@@ -36,6 +36,7 @@ class Engine:
             definitions=DefinitionRepository(),
             calendar=self.calendar,
             script_engine=SandboxScriptEngine(self.calendar),
+            directory=directory,
         )
         self.cases = CaseService(self.ctx)
         self.tasks = TaskService(self.ctx)

@@ -6,6 +6,7 @@ field is reported at its own path, not at its parent's.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -40,3 +41,21 @@ def field_errors(validator: Validator, data: Any) -> dict[str, list[str]]:
             continue
         errors.setdefault(_path(parts) or "(root)", []).append(error.message)
     return errors
+
+
+def apply_defaults(schema: dict, data: Any) -> Any:
+    """Fill in the `default` of every property the data leaves out, in nested objects too.
+
+    Diagrams then read fields a form declares (`flags["upgraded"]`, `external_cause`) without
+    guarding against their absence. Arrays and combinators are left alone.
+    """
+    if not isinstance(data, dict) or not isinstance(schema, dict):
+        return data
+    for name, subschema in (schema.get("properties") or {}).items():
+        if not isinstance(subschema, dict):
+            continue
+        if name not in data and "default" in subschema:
+            data[name] = copy.deepcopy(subschema["default"])
+        if isinstance(data.get(name), dict):
+            apply_defaults(subschema, data[name])
+    return data

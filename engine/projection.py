@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .identity import Actor
+from .identity import Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
 
@@ -90,13 +90,20 @@ def _text(value: Any, limit: int = 100) -> str | None:
     return str(value)[:limit] if value not in (None, "") else None
 
 
-def apply_act(session: Session, case: Case, runtime: CaseRuntime, actor: Actor | str, now: datetime) -> None:
+def apply_act(
+    session: Session,
+    case: Case,
+    runtime: CaseRuntime,
+    actor: Actor | str,
+    now: datetime,
+    directory: Directory | None = None,
+) -> None:
     """Bring the case row, its open tasks, timers and audit trail in line with the workflow."""
     with session.no_autoflush:
-        _apply_act(session, case, runtime, actor, now)
+        _apply_act(session, case, runtime, actor, now, directory)
 
 
-def _apply_act(session, case, runtime, actor, now) -> None:
+def _apply_act(session, case, runtime, actor, now, directory) -> None:
     log = runtime.log
     case.state = runtime.dump()
     data = dict(case.data or {})
@@ -119,7 +126,7 @@ def _apply_act(session, case, runtime, actor, now) -> None:
         session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))
         add_event(session, case.id, now, actor, "sla_breached", None, {"clock": clock})
 
-    _sync_tasks(session, case, runtime, actor, now)
+    _sync_tasks(session, case, runtime, actor, now, directory)
 
     timers = runtime.pending_timers()
     case.timers = [{"name": t["name"], "due_at": t["due_at"].isoformat()} for t in timers]
@@ -144,7 +151,18 @@ def _apply_act(session, case, runtime, actor, now) -> None:
     case.updated_at = now
 
 
-def _sync_tasks(session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime) -> None:
+def _assignee(meta, task, directory: Directory | None) -> str | None:
+    """The user named by the task's `assigneeField`, if they may work on it."""
+    if not meta.assignee_field or directory is None:
+        return None
+    username = task.data.get(meta.assignee_field)
+    user = directory.users.get(username) if isinstance(username, str) else None
+    return username if user is not None and meta.candidate_group in user.groups else None
+
+
+def _sync_tasks(
+    session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime, directory: Directory | None
+) -> None:
     # Rows the current act already closed (status changed in memory, not yet flushed) are skipped.
     open_rows = {
         row.id: row
@@ -174,6 +192,7 @@ def _sync_tasks(session: Session, case: Case, runtime: CaseRuntime, actor, now: 
                 name=meta.name,
                 lane=meta.lane,
                 candidate_group=meta.candidate_group,
+                assignee=_assignee(meta, task, directory),
                 status="open",
                 priority_rank=rank,
                 created_at=now,

@@ -96,9 +96,10 @@ class CaseRuntime:
         task = self.ready_user_task(task_id)
         if task is None:
             raise NotWaiting(f"task {task_id} is not open")
-        spec = task.task_spec
-        if hasattr(spec, "add_data_from_form"):
-            spec.add_data_from_form(task, data)
+        # A form states each field's whole value: replace, never deep-merge (lists would grow).
+        variable = getattr(task.task_spec, "variable", None)
+        if variable:
+            task.data[variable] = data
         else:
             task.data.update(data)
         try:

@@ -9,7 +9,10 @@ Extension properties the service reads (either dialect):
 - `applicantField`: the data field naming the person whose application is decided
   (default `applicant`); that person may not decide it;
 - `actorField`: a data field the service fills with the username of whoever completes the
-  task (e.g. `applicant` on the application form).
+  task (e.g. `applicant` on the application form);
+- `assigneeField`: a data field naming the user the task goes to straight away (e.g.
+  `first_contact_owner`: 首问负责, the person who took the complaint keeps it), when that user
+  is in the task's candidate group; otherwise the task is open to the whole group.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class TaskMeta:
     approval_level: str | None
     applicant_field: str
     actor_field: str | None
+    assignee_field: str | None
 
     @property
     def candidate_group(self) -> str | None:
@@ -62,6 +66,7 @@ def task_meta(task_spec) -> TaskMeta:
         approval_level=properties.get("approvalLevel"),
         applicant_field=properties.get("applicantField") or "applicant",
         actor_field=properties.get("actorField") or None,
+        assignee_field=properties.get("assigneeField") or None,
     )
 
 

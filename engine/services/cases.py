@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts
-from ..forms import field_errors
+from ..forms import apply_defaults, field_errors
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
@@ -88,6 +88,10 @@ class CaseService:
             if row is None:
                 raise NotFound(f"no process '{process_key}' is deployed")
             definition = self.ctx.definitions.load(row)
+            data = json.loads(json.dumps(data))
+            start_form = definition.form(definition.start_form_file)
+            if start_form is not None:
+                apply_defaults(start_form, data)
             validator = definition.validator(definition.start_form_file)
             if validator is not None:
                 errors = field_errors(validator, data)
@@ -101,7 +105,7 @@ class CaseService:
 
             case_id = str(uuid.uuid4())
             # System fields last: case data from a client can never replace them.
-            initial = json.loads(json.dumps(data))
+            initial = dict(data)
             initial.update(
                 {
                     "case_id": case_id,
@@ -138,7 +142,7 @@ class CaseService:
                     "business_key": business_key,
                 },
             )
-            apply_act(session, case, runtime, actor, now)
+            apply_act(session, case, runtime, actor, now, self.ctx.directory)
             if idempotency_key:
                 session.add(
                     IdempotencyKey(
@@ -260,7 +264,7 @@ class CaseService:
                 "message_received",
                 detail={"name": name, "data": data},
             )
-            apply_act(uow.session, case, runtime, actor, now)
+            apply_act(uow.session, case, runtime, actor, now, self.ctx.directory)
             return case_view(self.ctx, uow.session, case)
 
     def cancel(self, actor: Actor, case_id: str, reason: str) -> dict:

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..calendar import WorkingCalendar
 from ..definitions.repository import DefinitionRepository, LoadedDefinition
 from ..errors import Conflict, Forbidden, NotFound
-from ..identity import Actor
+from ..identity import Actor, Directory
 from ..runtime import CaseRuntime
 from ..sandbox import SandboxScriptEngine
 from ..store.db import Database, UnitOfWork
@@ -37,6 +37,8 @@ class EngineContext:
     definitions: DefinitionRepository
     calendar: WorkingCalendar
     script_engine: SandboxScriptEngine
+    # Known users, for tasks that go straight to a named person (`assigneeField`).
+    directory: Directory | None = None
 
     def local(self, moment: datetime | None) -> datetime | None:
         """A stored UTC moment in the service's timezone, for display."""

@@ -10,13 +10,14 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import field_errors
+from ..forms import apply_defaults, field_errors
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
@@ -158,6 +159,9 @@ class TaskService:
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
             definition = self.ctx.definition_of(session, case)
+            form = definition.form(row.form_file)
+            if form is not None:
+                data = apply_defaults(form, json.loads(json.dumps(data)))
             validator = definition.validator(row.form_file)
             if validator is not None:
                 errors = field_errors(validator, data)
@@ -190,7 +194,7 @@ class TaskService:
                 task_id,
                 {"element_id": row.element_id, "name": row.name, "data": data},
             )
-            apply_act(session, case, runtime, actor, now)
+            apply_act(session, case, runtime, actor, now, self.ctx.directory)
             return case_view(self.ctx, session, case)
 
     @staticmethod

@@ -97,7 +97,7 @@ class TimerService:
                 )
                 runtime.retry()
             runtime.fire_timers()
-            apply_act(session, case, runtime, SYSTEM, now)
+            apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory)
             self._observe(runtime, now)
             return True
 

@@ -59,7 +59,7 @@ def case_facts(session: Session, process_key: str, data: dict[str, Any], now: da
     ordinary = vip = 0
     if issue_code:
         rows = session.execute(
-            select(Case.customer_tier == "vip", func.count(distinct(Case.customer_id)))
+            select(Case.customer_tier, func.count(distinct(Case.customer_id)))
             .where(
                 Case.issue_code == issue_code,
                 Case.process_key == process_key,
@@ -67,10 +67,10 @@ def case_facts(session: Session, process_key: str, data: dict[str, Any], now: da
                 Case.customer_id.is_not(None),
                 Case.customer_id != (customer_id or ""),
             )
-            .group_by(Case.customer_tier == "vip")
+            .group_by(Case.customer_tier)
         ).all()
-        for vip_row, count in rows:
-            if vip_row:
+        for tier, count in rows:
+            if tier == "vip":
                 vip += count
             else:
                 ordinary += count

@@ -9,16 +9,15 @@ cases stay on the version they started with.
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 from typing import Any
 
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
 
 from ..calendar import utc_now
 from ..definitions.bundle import Problem, decode_upload, fingerprint, kind_of
 from ..definitions.checks import check_bundle
-from ..definitions.parsing import make_parser, parse_bundle
+from ..definitions.decisions import DecisionError, evaluate, load_decisions
+from ..definitions.parsing import parse_bundle
 from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
 from ..identity import Actor
 from ..store.models import ProcessDefinition
@@ -114,46 +113,23 @@ class DeploymentService:
         engine = self._decision_engines().get(decision_id)
         if engine is None:
             raise NotFound(f"no deployed decision '{decision_id}'")
-        table = engine.decision_table
-        task = SimpleNamespace(
-            data=dict(inputs), workflow=SimpleNamespace(script_engine=self.ctx.script_engine)
-        )
         try:
-            matched = engine.decide(task)
-            if table.hit_policy != "COLLECT":
-                matched = matched[:1]
-            outputs = [dict(rule.output_as_dict(task)) for rule in matched]
-            result = engine.result(task)
-        except SpiffWorkflowException as error:
+            outcome = evaluate(engine, inputs, self.ctx.script_engine)
+        except DecisionError as error:
             raise ValidationFailed(
-                "the decision could not be evaluated with these inputs",
-                {"inputs": [str(error), *getattr(error, "__notes__", [])]},
+                "the decision could not be evaluated with these inputs", {"inputs": [str(error)]}
             ) from None
-        return {
-            "decision_id": decision_id,
-            "hit_policy": table.hit_policy,
-            "outputs": outputs,
-            "matched_rules": [
-                {"row": rule.row_number, "id": rule.id, "description": rule.description or None}
-                for rule in matched
-            ],
-            "result": dict(result),
-        }
+        return {"decision_id": decision_id, **outcome}
 
     def _decision_engines(self) -> dict:
+        """The decisions of the newest deployed files (rebuilt only when those files change)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             workspace = self.ctx.definitions.workspace(uow.session)
         dmn_files = {n: t for n, t in workspace.items() if kind_of(n) == "dmn"}
         key = fingerprint(dmn_files)
         with self._decisions_lock:
             if self._decisions is None or self._decisions[0] != key:
-                parser = make_parser("spiff")
-                for name, text in dmn_files.items():
-                    parser.add_dmn_str(text.encode("utf-8"), filename=name)
-                engines = {}
-                for decision_id in parser.dmn_parsers:
-                    engines[decision_id] = parser.get_engine(decision_id, None)
-                self._decisions = (key, engines)
+                self._decisions = (key, load_decisions(dmn_files))
             return self._decisions[1]
 
 

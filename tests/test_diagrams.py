@@ -1,0 +1,129 @@
+"""The shipped diagrams open tidily in a modeler and pass every deploy-time check.
+
+bpmn.io and Camunda Modeler draw only what the BPMNDI describes; an element without a shape is
+invisible to the process owner who has to change it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from engine.definitions.bundle import read_folder
+from engine.definitions.checks import check_bundle
+from engine.definitions.parsing import parse_bundle
+from engine.identity import GROUPS
+
+ROOT = Path(__file__).resolve().parents[1]
+BPMN_FILES = sorted((ROOT / "processes").glob("*.bpmn"))
+DMN_FILES = sorted((ROOT / "processes").glob("*.dmn"))
+NS = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+    "dc": "http://www.omg.org/spec/DD/20100524/DC",
+    "di": "http://www.omg.org/spec/DD/20100524/DI",
+}
+FLOW_NODES = [
+    "task", "userTask", "scriptTask", "serviceTask", "businessRuleTask", "manualTask", "sendTask",
+    "receiveTask", "callActivity", "subProcess", "startEvent", "endEvent", "intermediateCatchEvent",
+    "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+    "eventBasedGateway",
+]  # fmt: skip
+MODELER_ID = re.compile(
+    r"^(Activity|Gateway|Event|Flow|StartEvent|EndEvent|Task|Lane|Participant|DataObject)_[0-9a-z]{5,}$"
+)
+
+
+def test_there_are_diagrams():
+    assert {p.name for p in BPMN_FILES} >= {"complaint.bpmn", "major_quality_incident.bpmn"}
+
+
+def test_processes_and_forms_parse_and_pass_every_deploy_check():
+    files = {**read_folder(ROOT / "processes"), **read_folder(ROOT / "forms")}
+    bundle = parse_bundle(files)
+    assert bundle.problems == []
+    assert check_bundle(bundle) == []
+    assert {p.key for p in bundle.processes} == {"complaint", "major_quality_incident"}
+
+
+def _bounds(shape):
+    b = shape.find("dc:Bounds", NS)
+    return float(b.get("x")), float(b.get("y")), float(b.get("width")), float(b.get("height"))
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_every_element_has_a_shape_or_edge(path):
+    tree = etree.parse(str(path))
+    nodes = [n for tag in FLOW_NODES for n in tree.iterfind(f".//bpmn:{tag}", NS)]
+    flows = list(tree.iterfind(".//bpmn:sequenceFlow", NS))
+    lanes = list(tree.iterfind(".//bpmn:lane", NS))
+    participants = list(tree.iterfind(".//bpmn:participant", NS))
+    shapes = {s.get("bpmnElement"): s for s in tree.iterfind(".//bpmndi:BPMNShape", NS)}
+    edges = {e.get("bpmnElement"): e for e in tree.iterfind(".//bpmndi:BPMNEdge", NS)}
+    missing = [n.get("id") for n in nodes + lanes + participants if n.get("id") not in shapes]
+    missing += [f.get("id") for f in flows if f.get("id") not in edges]
+    assert missing == []
+    known = {n.get("id") for n in nodes + lanes + participants + flows}
+    assert set(shapes) | set(edges) <= known, "DI that points at nothing"
+    for shape in shapes.values():
+        _x, _y, width, height = _bounds(shape)
+        assert width > 0 and height > 0
+    for edge in edges.values():
+        assert len(edge.findall("di:waypoint", NS)) >= 2
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_layout_is_tidy_nodes_sit_in_their_lanes_and_do_not_overlap(path):
+    tree = etree.parse(str(path))
+    shapes = {s.get("bpmnElement"): _bounds(s) for s in tree.iterfind(".//bpmndi:BPMNShape", NS)}
+    for lane in tree.iterfind(".//bpmn:lane", NS):
+        lx, ly, lw, lh = shapes[lane.get("id")]
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            node = tree.find(f".//*[@id='{ref.text}']")
+            x, y, w, h = shapes[ref.text]
+            if etree.QName(node).localname == "boundaryEvent":
+                continue  # sits on its host's border
+            assert lx <= x and x + w <= lx + lw and ly <= y and y + h <= ly + lh, ref.text
+    boxes = [
+        (element_id, box)
+        for element_id, box in shapes.items()
+        if tree.find(f".//bpmn:process//*[@id='{element_id}']", NS) is not None
+        and etree.QName(tree.find(f".//*[@id='{element_id}']")).localname not in ("lane", "boundaryEvent")
+    ]
+    for i, (a_id, (ax, ay, aw, ah)) in enumerate(boxes):
+        for b_id, (bx, by, bw, bh) in boxes[i + 1 :]:
+            overlap = ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+            assert not overlap, f"{a_id} overlaps {b_id}"
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_ids_and_names_are_meaningful(path):
+    tree = etree.parse(str(path))
+    for element in tree.iter():
+        element_id = element.get("id") if isinstance(element.tag, str) else None
+        if element_id:
+            assert not MODELER_ID.match(element_id), f"generated id {element_id}"
+    for tag in ["userTask", "scriptTask", "businessRuleTask", "callActivity", "startEvent", "boundaryEvent"]:
+        for node in tree.iterfind(f".//bpmn:{tag}", NS):
+            assert node.get("name"), f"{node.get('id')} has no name"
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_lanes_are_groups_of_the_service(path):
+    tree = etree.parse(str(path))
+    assert {lane.get("name") for lane in tree.iterfind(".//bpmn:lane", NS)} <= set(GROUPS)
+
+
+@pytest.mark.parametrize("path", DMN_FILES, ids=lambda p: p.name)
+def test_every_decision_has_a_diagram_shape(path):
+    tree = etree.parse(str(path))
+    ns = {
+        "dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/",
+        "dmndi": "https://www.omg.org/spec/DMN/20191111/DMNDI/",
+    }
+    decisions = {d.get("id") for d in tree.iterfind(".//dmn:decision", ns)}
+    shapes = {s.get("dmnElementRef") for s in tree.iterfind(".//dmndi:DMNShape", ns)}
+    assert decisions and decisions <= shapes

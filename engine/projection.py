@@ -112,15 +112,15 @@ def _apply_act(session, case, runtime, actor, now, directory) -> None:
     case.data = _json_safe(data)
     query_columns(case)
 
-    for task in log.timers_fired:
+    for timer in log.timers_fired:
         add_event(
             session,
             case.id,
             now,
             actor,
             "timer_fired",
-            str(task.id),
-            {"element_id": task.task_spec.bpmn_id, "name": task.task_spec.bpmn_name},
+            None,
+            {"element_id": timer.element_id, "name": timer.name, "due_at": timer.due},
         )
     for clock in runtime.breached_clocks():
         session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))

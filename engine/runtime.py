@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -29,12 +30,19 @@ from .sandbox import SandboxScriptEngine
 MAX_ENGINE_ROUNDS = 200
 
 
+@dataclass(frozen=True)
+class FiredTimer:
+    element_id: str
+    name: str | None
+    due: str | None
+
+
 @dataclass
 class ActLog:
     """What one act did to the workflow."""
 
     completed: list[Task] = field(default_factory=list)
-    timers_fired: list[Task] = field(default_factory=list)
+    timers_fired: list[FiredTimer] = field(default_factory=list)
     thrown: list[BpmnEvent] = field(default_factory=list)
     error: dict[str, Any] | None = None
 
@@ -46,6 +54,46 @@ class NotWaiting(Exception):
 def is_timer_event(task: Task) -> bool:
     spec = task.task_spec
     return isinstance(spec, CatchingEvent) and isinstance(spec.event_definition, TimerEventDefinition)
+
+
+def timer_definitions(task: Task) -> list[TimerEventDefinition]:
+    """The timers a waiting task waits on: its own, or those of an event-based gateway.
+
+    SpiffWorkflow folds the events after an event-based gateway into one waiting task with a
+    MultipleEventDefinition; a timer's due time is then kept on that task.
+    """
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, TimerEventDefinition):
+        return [definition]
+    if isinstance(definition, MultipleEventDefinition):
+        return [d for d in definition.event_definitions if isinstance(d, TimerEventDefinition)]
+    return []
+
+
+def _event_definitions(task: Task) -> list:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def _fired_timers(task: Task) -> list[FiredTimer]:
+    spec = task.task_spec
+    due = task._get_internal_data("event_value")
+    due = due if isinstance(due, str) else None
+    if is_timer_event(task):
+        return [FiredTimer(spec.bpmn_id, spec.bpmn_name, due)]
+    if isinstance(getattr(spec, "event_definition", None), MultipleEventDefinition):
+        fired = []
+        for event in task._get_internal_data("seen_events") or []:
+            if isinstance(event.event_definition, TimerEventDefinition):
+                name = event.event_definition.name
+                element = next(
+                    (o.bpmn_id for o in spec.outputs if getattr(o, "bpmn_name", None) == name), spec.bpmn_id
+                )
+                fired.append(FiredTimer(element, name, due))
+        return fired
+    return []
 
 
 class CaseRuntime:
@@ -115,10 +163,10 @@ class CaseRuntime:
         # Catching is by class and name: use the waiting event's own definition.
         definition = next(
             (
-                task.task_spec.event_definition
+                candidate
                 for task in self.workflow.event_manager.tasks.values()
-                if isinstance(task.task_spec.event_definition, MessageEventDefinition)
-                and task.task_spec.event_definition.name == name
+                for candidate in _event_definitions(task)
+                if isinstance(candidate, MessageEventDefinition) and candidate.name == name
             ),
             None,
         )
@@ -163,21 +211,16 @@ class CaseRuntime:
         """[{"name", "due_at" (aware UTC)}] for every timer the workflow waits on."""
         timers = []
         for task in self.workflow.event_manager.tasks.values():
-            if not is_timer_event(task):
-                continue
-            value = task.task_spec.event_definition.details(task).value
-            if not isinstance(value, str):
-                continue
-            try:
-                due = TimerEventDefinition.get_datetime(value)
-            except ValueError:
-                continue
-            timers.append(
-                {
-                    "name": task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                    "due_at": due.astimezone(UTC),
-                }
-            )
+            for definition in timer_definitions(task):
+                value = definition.details(task).value
+                if not isinstance(value, str):
+                    continue
+                try:
+                    due = TimerEventDefinition.get_datetime(value)
+                except ValueError:
+                    continue
+                name = definition.name or task.task_spec.bpmn_name or task.task_spec.bpmn_id
+                timers.append({"name": name, "due_at": due.astimezone(UTC)})
         timers.sort(key=lambda t: t["due_at"])
         return timers
 
@@ -216,8 +259,7 @@ class CaseRuntime:
     # ---- internals
     def _completed(self, task: Task) -> None:
         self.log.completed.append(task)
-        if is_timer_event(task):
-            self.log.timers_fired.append(task)
+        self.log.timers_fired.extend(_fired_timers(task))
 
     def _record_error(self, error: SpiffWorkflowException) -> None:
         task = getattr(error, "task", None)

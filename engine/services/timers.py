@@ -102,11 +102,10 @@ class TimerService:
             return True
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:
-        for task in runtime.log.timers_fired:
+        for timer in runtime.log.timers_fired:
             self.metrics.timers_fired.inc()
-            value = task._get_internal_data("event_value")
-            if isinstance(value, str):
-                due = TimerEventDefinition.get_datetime(value)
+            if timer.due:
+                due = TimerEventDefinition.get_datetime(timer.due)
                 self.metrics.timer_lateness.observe(max(0.0, (now - due).total_seconds()))
         for clock in runtime.breached_clocks():
             self.metrics.sla_breaches.labels(clock).inc()

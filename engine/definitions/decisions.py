@@ -40,6 +40,11 @@ def evaluate(engine: DMNEngine, inputs: dict[str, Any], script_engine: SandboxSc
         result = engine.result(task)
     except SpiffWorkflowException as error:
         raise DecisionError("; ".join([str(error), *getattr(error, "__notes__", [])])) from None
+    except Exception as error:
+        # SpiffWorkflow wraps a failing cell in an exception that expects a real task; without
+        # one, the wrapping fails. Report the cell's own error, which is the one a person can fix.
+        cause = error.__context__ or error
+        raise DecisionError(f"{type(cause).__name__}: {cause}") from None
     return {
         "hit_policy": table.hit_policy,
         "outputs": outputs,

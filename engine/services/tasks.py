@@ -126,20 +126,19 @@ class TaskService:
     def unclaim(self, actor: Actor, task_id: str) -> dict:
         with acting(self.ctx) as uow:
             row = self._open_row(uow.session, task_id)
+            may = row.assignee == actor.username or actor.in_any(*OVERSEERS)
+            if row.assignee is None:
+                may = may or row.candidate_group in actor.groups
+            if not may:
+                raise Forbidden(
+                    f"the task is claimed by {row.assignee}" if row.assignee else "not your group's task"
+                )
             if row.assignee is None:
                 return task_view(self.ctx, row)
-            if row.assignee != actor.username and not actor.in_any(*OVERSEERS):
-                raise Forbidden(f"the task is claimed by {row.assignee}")
             previous = row.assignee
             row.assignee = None
             add_event(
-                uow.session,
-                row.case_id,
-                utc_now(),
-                actor,
-                "task_unclaimed",
-                task_id,
-                {"assignee": previous},
+                uow.session, row.case_id, utc_now(), actor, "task_unclaimed", task_id, {"assignee": previous}
             )
             return task_view(self.ctx, row)
 

@@ -19,6 +19,8 @@ from engine.core import Engine
 from engine.errors import DeploymentInvalid
 from engine.identity import Directory, UsersFileError, demo_directory
 
+from . import create_app
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEFINITION_DIRS = (PROJECT_ROOT / "processes", PROJECT_ROOT / "forms")
 
@@ -36,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="load demo users (one per group) and print their tokens"
     )
     serve.add_argument("--no-worker", action="store_true", help="do not fire timers in this process")
-    serve.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
+    serve.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default 1: waitress in this process; more: gunicorn, each with its own pool)",
+    )
     serve.add_argument("--debug", action="store_true", help="Flask's development server, with reloading")
     serve.add_argument(
         "--definitions",
@@ -78,25 +86,26 @@ def _print_problems(error: DeploymentInvalid) -> None:
 
 
 def serve(args) -> int:
-    from . import create_app
-
     directory = _directory(args.demo)
-    engine = Engine(EngineConfig.from_env(), directory)
-    engine.migrate()
+    bootstrap = Engine(EngineConfig.from_env(), directory)
+    bootstrap.migrate()
     try:
-        result = engine.deploy_folders(*args.definitions)
+        result = bootstrap.deploy_folders(*args.definitions)
     except DeploymentInvalid as error:
         _print_problems(error)
         return 1
+    finally:
+        bootstrap.close()
     for item in result["deployed"]:
         state = "new version" if item["created"] else "unchanged"
         log.info("process %s version %s (%s)", item["key"], item["version"], state)
-    app = create_app(engine, directory)
-    worker = None
-    if not args.no_worker:
-        worker = engine.start_worker_thread()
     print(f"Serving on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
     sys.stdout.flush()
+    if args.workers > 1:
+        return _serve_with_gunicorn(args, directory)
+    engine = Engine(EngineConfig.from_env(), directory)
+    app = create_app(engine, directory)
+    timer_worker = None if args.no_worker else engine.start_worker_thread()
     try:
         if args.debug:
             app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
@@ -105,9 +114,33 @@ def serve(args) -> int:
 
             waitress_serve(app, host=args.host, port=args.port, threads=args.threads, ident="complaints")
     finally:
-        if worker is not None:
-            worker.stop()
+        if timer_worker is not None:
+            timer_worker.stop()
         engine.close()
+    return 0
+
+
+def _serve_with_gunicorn(args, directory: Directory) -> int:
+    """N processes behind one port; each builds its engine (and pool) after the fork."""
+    from gunicorn.app.base import BaseApplication
+
+    class ServiceProcesses(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", args.threads)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            engine = Engine(EngineConfig.from_env(), directory)
+            if not args.no_worker:
+                engine.start_worker_thread()
+            return create_app(engine, directory)
+
+    ServiceProcesses().run()
     return 0
 
 

@@ -6,8 +6,11 @@ and renders (marshmallow schemas, problem+json errors, OpenAPI at /openapi.json,
 
 from __future__ import annotations
 
+import http
+
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
 from engine.core import Engine
 from engine.identity import Directory
@@ -15,8 +18,26 @@ from engine.identity import Directory
 from .auth import install_auth
 from .blueprints import approvals, cases, deployments, health, metrics, processes, tasks
 from .errors import register_error_handlers
+from .schemas import ProblemSchema
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class ServiceApi(Api):
+    """flask-smorest's Api, documenting every error response as application/problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, "application/problem+json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, "application/problem+json")
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def create_app(engine: Engine, directory: Directory, config: dict | None = None) -> Flask:
@@ -43,7 +64,7 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
     app.json.sort_keys = False
     app.extensions["complaints.engine"] = engine
 
-    api = Api(app)
+    api = ServiceApi(app)
     for module in (health, processes, deployments, cases, tasks, approvals):
         api.register_blueprint(module.blp)
     app.register_blueprint(metrics.blp)

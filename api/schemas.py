@@ -16,8 +16,12 @@ class StrictSchema(Schema):
 
 
 # ---- shared
+MAX_PAGE = 1_000_000
+MAX_AMOUNT = 1_000_000_000  # CNY; amounts are stored as NUMERIC(14, 2)
+
+
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
@@ -226,7 +230,7 @@ class ApprovalPageSchema(PageSchema):
 class DecisionSchema(StrictSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     comment = fields.String(validate=validate.Length(max=4000))
-    approved_amount = fields.Float(allow_none=True, validate=validate.Range(min=0))
+    approved_amount = fields.Float(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
 
 
 class ApprovalRecordSchema(Schema):

@@ -31,11 +31,18 @@ def upload(api, files: dict[str, str | bytes], user: str = "zhou.hao"):
         f"file{i}": (io.BytesIO(content.encode() if isinstance(content, str) else content), name)
         for i, (name, content) in enumerate(files.items())
     }
-    return api.client.post("/api/v1/deployments", data=payload, headers=auth(user), content_type="multipart/form-data")
+    return api.client.post(
+        "/api/v1/deployments", data=payload, headers=auth(user), content_type="multipart/form-data"
+    )
 
 
 def versions(api, key: str) -> list[int]:
     return [v["version"] for v in api.get(f"/api/v1/processes/{key}", "zhou.hao").get_json()["versions"]]
+
+
+def line_where(text: str, predicate) -> int:
+    """The 1-based number of the first line of `text` that satisfies `predicate`."""
+    return next(number for number, line in enumerate(text.splitlines(), 1) if predicate(line))
 
 
 def problems_of(response) -> list[dict]:
@@ -50,9 +57,14 @@ def problems_of(response) -> list[dict]:
 
 def test_processes_list_and_versions(api):
     listed = api.get("/api/v1/processes", "li.na").get_json()
-    assert [(p["key"], p["version"]) for p in listed["items"]] == [("complaint", 1), ("major_quality_incident", 1)]
+    assert [(p["key"], p["version"]) for p in listed["items"]] == [
+        ("complaint", 1),
+        ("major_quality_incident", 1),
+    ]
     complaint = api.get("/api/v1/processes/complaint", "li.na").get_json()
-    assert complaint["versions"][0]["deployed_by"] == "system" and len(complaint["versions"][0]["sha256"]) == 64
+    assert (
+        complaint["versions"][0]["deployed_by"] == "system" and len(complaint["versions"][0]["sha256"]) == 64
+    )
     bpmn = api.get("/api/v1/processes/complaint/versions/1/bpmn", "li.na")
     assert bpmn.status_code == 200 and bpmn.mimetype == "application/xml"
     assert bpmn.get_data(as_text=True) == read("complaint.bpmn")
@@ -64,7 +76,9 @@ def test_processes_list_and_versions(api):
 
 
 def test_unchanged_content_is_200_with_the_same_versions(api):
-    response = upload(api, {"complaint.bpmn": read("complaint.bpmn"), "sla_deadlines.dmn": read("sla_deadlines.dmn")})
+    response = upload(
+        api, {"complaint.bpmn": read("complaint.bpmn"), "sla_deadlines.dmn": read("sla_deadlines.dmn")}
+    )
     assert response.status_code == 200
     assert response.get_json()["deployed"] == [{"key": "complaint", "version": 1, "created": False}]
     assert versions(api, "complaint") == [1]
@@ -116,7 +130,9 @@ def test_only_process_owners_deploy(api):
 
 
 def test_an_empty_upload_is_400(api):
-    response = api.client.post("/api/v1/deployments", data={}, headers=auth("zhou.hao"), content_type="multipart/form-data")
+    response = api.client.post(
+        "/api/v1/deployments", data={}, headers=auth("zhou.hao"), content_type="multipart/form-data"
+    )
     assert response.status_code == 400
 
 
@@ -132,7 +148,7 @@ def test_xml_syntax_error_names_file_and_line(api):
     [problem] = problems_of(upload(api, {"complaint.bpmn": broken}))
     assert problem["file"] == "complaint.bpmn"
     assert problem["message"].startswith("XML syntax error")
-    assert problem["line"] == broken.splitlines().index(next(l for l in broken.splitlines() if "<oops" in l)) + 1
+    assert problem["line"] == line_where(broken, lambda line: "<oops" in line)
     _assert_nothing_deployed(api)
 
 
@@ -154,16 +170,20 @@ def test_a_decision_id_that_no_dmn_defines(api):
 
 
 def test_a_missing_form_file_and_an_invalid_form(api):
-    bpmn = read("complaint.bpmn").replace('value="reply-to-customer.schema.json"', 'value="reply.schema.json"')
+    bpmn = read("complaint.bpmn").replace(
+        'value="reply-to-customer.schema.json"', 'value="reply.schema.json"'
+    )
     bad_form = '{"type": "object", "properties": {"reply_text": {"type": "text"}}}'
     problems = problems_of(upload(api, {"complaint.bpmn": bpmn, "register-complaint.schema.json": bad_form}))
     by_file = {p["file"]: p for p in problems}
     assert by_file["complaint.bpmn"]["element_id"] == "reply_to_customer"
     assert by_file["complaint.bpmn"]["message"] == "form file 'reply.schema.json' is not in the deployment"
-    assert by_file["complaint.bpmn"]["line"] == next(
-        i for i, l in enumerate(bpmn.splitlines(), 1) if 'id="reply_to_customer"' in l and "userTask" in l
+    assert by_file["complaint.bpmn"]["line"] == line_where(
+        bpmn, lambda line: 'id="reply_to_customer"' in line and "userTask" in line
     )
-    assert by_file["register-complaint.schema.json"]["message"].startswith("not a valid JSON Schema at properties/reply_text/type")
+    assert by_file["register-complaint.schema.json"]["message"].startswith(
+        "not a valid JSON Schema at properties/reply_text/type"
+    )
     assert len(problems) == 2
     _assert_nothing_deployed(api)
 
@@ -175,11 +195,11 @@ def test_a_form_that_is_not_json(api):
 
 
 def test_a_condition_that_does_not_compile_is_located(api):
-    bpmn = read("complaint.bpmn").replace('handling_path == "service"', 'handling_path == ')
+    bpmn = read("complaint.bpmn").replace('handling_path == "service"', "handling_path == ")
     [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
     assert problem["element_id"] == "flow_route_by_path_to_investigate_service"
     assert "SyntaxError" in problem["message"]
-    assert problem["line"] == next(i for i, l in enumerate(bpmn.splitlines(), 1) if "handling_path == <" in l)
+    assert problem["line"] == line_where(bpmn, lambda line: "handling_path == <" in line)
 
 
 def test_a_script_that_does_not_compile_reports_its_own_line(api):
@@ -189,7 +209,7 @@ def test_a_script_that_does_not_compile_reports_its_own_line(api):
     )
     [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
     assert problem["element_id"] == "set_deadlines"
-    assert problem["line"] == next(i for i, l in enumerate(bpmn.splitlines(), 1) if l.startswith("next_step = (</bpmn:script>"))
+    assert problem["line"] == line_where(bpmn, lambda line: line.startswith("next_step = (</bpmn:script>"))
 
 
 def test_a_dmn_cell_that_does_not_compile(api):
@@ -220,40 +240,66 @@ def test_several_problems_are_reported_at_once(api):
         .replace('value="follow-up-visit.schema.json"', 'value="visit.schema.json"')
     )
     problems = problems_of(upload(api, {"complaint.bpmn": bpmn}))
-    assert {p["element_id"] for p in problems} == {"flow_route_by_path_to_investigate_service", "follow_up_visit"}
+    assert {p["element_id"] for p in problems} == {
+        "flow_route_by_path_to_investigate_service",
+        "follow_up_visit",
+    }
 
 
 # ---- trying decisions
 
 
 def test_evaluate_a_decision_without_starting_a_case(api):
-    response = api.post("/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json={"inputs": {"priority": "urgent"}})
+    response = api.post(
+        "/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json={"inputs": {"priority": "urgent"}}
+    )
     assert response.status_code == 200
     body = response.get_json()
-    assert body["outputs"] == [{"ack_hours": 2, "reply_hours": 24, "update_hours": 24, "signoff_working_days": 1, "followup_days": 7}]
+    assert body["outputs"] == [
+        {"ack_hours": 2, "reply_hours": 24, "update_hours": 24, "signoff_working_days": 1, "followup_days": 7}
+    ]
     assert body["matched_rules"] == [{"row": 1, "id": "rule_sla_urgent", "description": "紧急投诉 Urgent"}]
     assert api.get("/api/v1/cases", "sun.li").get_json()["total"] == 0
 
 
 def test_evaluate_collect_table_lists_every_row_that_hits(api):
-    inputs = {"channel": "media", "flags": {}, "facts": {"repeat": True, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
-              "customer": {}, "problem": {"category": "inquiry"}}
-    body = api.post("/api/v1/decisions/complaint_urgency/evaluate", "zhou.hao", json={"inputs": inputs}).get_json()
-    assert [m["id"] for m in body["matched_rules"]] == ["rule_major_channel", "rule_over_level", "rule_repeat"]
+    inputs = {
+        "channel": "media",
+        "flags": {},
+        "facts": {"repeat": True, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
+        "customer": {},
+        "problem": {"category": "inquiry"},
+    }
+    body = api.post(
+        "/api/v1/decisions/complaint_urgency/evaluate", "zhou.hao", json={"inputs": inputs}
+    ).get_json()
+    assert [m["id"] for m in body["matched_rules"]] == [
+        "rule_major_channel",
+        "rule_over_level",
+        "rule_repeat",
+    ]
     assert body["result"] == {"urgent_kinds": ["major", "over_level", "repeat"]}
 
 
 def test_evaluate_reports_bad_inputs_and_unknown_decisions(api):
-    missing = api.post("/api/v1/decisions/complaint_urgency/evaluate", "zhou.hao", json={"inputs": {"channel": "phone"}})
+    missing = api.post(
+        "/api/v1/decisions/complaint_urgency/evaluate", "zhou.hao", json={"inputs": {"channel": "phone"}}
+    )
     assert missing.status_code == 422 and "inputs" in missing.get_json()["errors"]
     assert api.post("/api/v1/decisions/nope/evaluate", "zhou.hao", json={"inputs": {}}).status_code == 404
     assert api.post("/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json={}).status_code == 422
-    assert api.post("/api/v1/decisions/sla_deadlines/evaluate", "li.na", json={"inputs": {}}).status_code == 403
+    assert (
+        api.post("/api/v1/decisions/sla_deadlines/evaluate", "li.na", json={"inputs": {}}).status_code == 403
+    )
 
 
 def test_evaluate_follows_the_newest_deployment(api):
-    upload(api, {"sla_deadlines.dmn": read("sla_deadlines.dmn").replace("<text>2</text>", "<text>3</text>", 1)})
-    body = api.post("/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json={"inputs": {"priority": "urgent"}}).get_json()
+    upload(
+        api, {"sla_deadlines.dmn": read("sla_deadlines.dmn").replace("<text>2</text>", "<text>3</text>", 1)}
+    )
+    body = api.post(
+        "/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json={"inputs": {"priority": "urgent"}}
+    ).get_json()
     assert body["outputs"][0]["ack_hours"] == 3
 
 
@@ -287,7 +333,10 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
     assert new_case["version"] == 2 and new_case["data"]["ack_hours"] == 8
     assert api.case(old_case["id"])["data"]["ack_hours"] == 24
     broken = workdir / "complaint.bpmn"
-    broken.write_text(broken.read_text(encoding="utf-8").replace('handling_path == "service"', "handling_path =="), encoding="utf-8")
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace('handling_path == "service"', "handling_path =="),
+        encoding="utf-8",
+    )
     refused = _cli(["deploy", str(workdir)], database_url)
     assert refused.returncode == 1
     assert "flow_route_by_path_to_investigate_service" in refused.stderr

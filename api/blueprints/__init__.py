@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import flask_smorest
 from flask import current_app
 
 from engine.core import Engine
 from engine.services.common import PageRequest
+
+from ..json_body import StrictJSONParser
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint with strict JSON bodies (no NaN, no runaway nesting)."""
+
+    ARGUMENTS_PARSER = StrictJSONParser()
 
 
 def engine() -> Engine:

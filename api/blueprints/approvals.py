@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from ..auth import current_actor
 from ..schemas import ApprovalArgs, ApprovalPageSchema, CaseSchema, DecisionSchema
-from . import engine, page_of
+from . import Blueprint, engine, page_of
 
 blp = Blueprint("approvals", __name__, url_prefix="/api/v1/approvals", description="Approvals")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from engine.errors import BadRequest
 
@@ -19,7 +18,7 @@ from ..schemas import (
     MessageSchema,
     PageArgs,
 )
-from . import engine, page_of
+from . import Blueprint, engine, page_of
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from engine.errors import BadRequest
 
@@ -14,7 +13,7 @@ from ..schemas import (
     DeploymentResultSchema,
     DeploymentUploadSchema,
 )
-from . import engine
+from . import Blueprint, engine
 
 blp = Blueprint("deployments", __name__, url_prefix="/api/v1", description="Deployments and decisions")
 

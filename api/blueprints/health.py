@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from ..schemas import HealthSchema
-from . import engine
+from . import Blueprint, engine
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Operations")
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from ..auth import current_actor
 from ..schemas import PageArgs, ProcessPageSchema, ProcessSchema
-from . import engine, page_of
+from . import Blueprint, engine, page_of
 
 blp = Blueprint("processes", __name__, url_prefix="/api/v1/processes", description="Process definitions")
 

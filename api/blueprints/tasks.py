@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from ..auth import current_actor
 from ..schemas import (
     CaseSchema,
@@ -13,7 +11,7 @@ from ..schemas import (
     TaskSchema,
     TaskSummarySchema,
 )
-from . import engine, page_of
+from . import Blueprint, engine, page_of
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 

@@ -24,12 +24,14 @@ from .common import EngineContext, PageRequest, paged, task_view
 DECISIONS = ("approve", "reject")
 
 
+# Amounts are stored as NUMERIC(14, 2).
+MAX_AMOUNT = 1_000_000_000
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    return None
+    return float(value) if abs(value) <= MAX_AMOUNT else None
 
 
 def check_and_record_decision(
@@ -51,7 +53,7 @@ def check_and_record_decision(
         errors["comment"] = ["a rejection needs a comment saying why"]
     approved_amount = data.get("approved_amount")
     if approved_amount is not None and (_number(approved_amount) is None or approved_amount < 0):
-        errors["approved_amount"] = ["must be a number, zero or more"]
+        errors["approved_amount"] = [f"must be a number from 0 to {MAX_AMOUNT}"]
     if errors:
         raise ValidationFailed("the decision is incomplete", errors)
     if row.applicant and row.applicant == actor.username:

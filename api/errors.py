@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
@@ -104,6 +105,15 @@ def _webargs_errors(error: HTTPException) -> dict[str, list[str]] | None:
 
 
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        # PostgreSQL cannot compare or store text holding NUL; no identifier or filter needs one.
+        if "\x00" in request.path or any(
+            "\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)
+        ):
+            return problem(400, "Bad request", "the URL holds a NUL character")
+        return None
+
     @app.errorhandler(EngineError)
     def engine_error(error: EngineError):
         status = STATUS_OF.get(type(error), 400)
@@ -122,6 +132,13 @@ def register_error_handlers(app: Flask) -> None:
         if status == 400 and errors and any("Invalid JSON" in " ".join(m) for m in errors.values()):
             return problem(400, "Malformed JSON", "the request body is not valid JSON", "malformed-json")
         return problem(status, title, detail, errors=errors)
+
+    @app.errorhandler(DataError)
+    def out_of_range(error: DataError):
+        # A value the database cannot hold for its column. Input checks should catch these first;
+        # this keeps a client's odd value from ever becoming a 500, and logs it to be fixed.
+        log.error("database refused a value: %s", error.orig)
+        return problem(400, "Bad request", "a value is out of range or not allowed for its field")
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

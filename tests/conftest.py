@@ -178,3 +178,11 @@ def live_server(app):
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def contract(app):
+    """The service's own OpenAPI document, loaded by schemathesis against the app (WSGI)."""
+    import schemathesis
+
+    return schemathesis.openapi.from_wsgi("/openapi.json", app)

@@ -24,6 +24,7 @@ from ..store.models import ProcessDefinition
 from .common import EngineContext, PageRequest, paged, require_groups
 
 DEPLOYERS = ("process_owners",)
+MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
 _DEPLOY_LOCK_KEY = 7_301_2027
 
 
@@ -96,6 +97,8 @@ class DeploymentService:
             }
 
     def bpmn(self, actor: Actor, key: str, version: int) -> str:
+        if not 1 <= version <= MAX_VERSION:
+            raise NotFound(f"process '{key}' has no version {version}")
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = uow.session.execute(
                 select(ProcessDefinition).where(

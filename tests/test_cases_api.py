@@ -186,3 +186,14 @@ def test_cancel_needs_a_supervisor_and_a_reason(api):
         api.post(f"/api/v1/cases/{case['id']}/cancel", "sun.li", json={"reason": "again"}).status_code == 409
     )
     assert api.event_types(case["id"])[-1] == "case_cancelled"
+
+
+def test_health_reports_an_unreachable_database_with_503(tmp_path, directory):
+    from api import create_app
+    from engine.config import EngineConfig
+    from engine.core import Engine
+
+    missing = Engine(EngineConfig(database_url=f"sqlite:///{tmp_path}/no/such/folder/x.db"), directory)
+    response = create_app(missing, directory).test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "unreachable"}

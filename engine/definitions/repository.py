@@ -83,6 +83,7 @@ class DefinitionRepository:
     def __init__(self):
         self._serializers = {d: StateSerializer(d) for d in ("spiff", "camunda")}
         self._cache: dict[int, LoadedDefinition] = {}
+        self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def serializer(self, dialect: str) -> StateSerializer:
@@ -116,6 +117,16 @@ class DefinitionRepository:
         if cached is not None:
             return cached
         return self.load(session.get(ProcessDefinition, definition_id))
+
+    def version_of(self, session: Session, definition_id: int) -> int:
+        """The version number of a deployed definition, without loading its spec."""
+        version = self._versions.get(definition_id)
+        if version is None:
+            version = session.execute(
+                select(ProcessDefinition.version).where(ProcessDefinition.id == definition_id)
+            ).scalar_one()
+            self._versions[definition_id] = version
+        return version
 
     @staticmethod
     def latest(session: Session, key: str) -> ProcessDefinition | None:

@@ -214,16 +214,13 @@ class CaseService:
             query = query.where(Case.priority == priority)
         query = query.order_by(Case.created_at.desc(), Case.id)
         with self.ctx.db.unit_of_work(write=False) as uow:
-            versions = {}
-
-            def view(case: Case) -> dict:
-                if case.definition_id not in versions:
-                    versions[case.definition_id] = self.ctx.definitions.load_id(
-                        uow.session, case.definition_id
-                    ).version
-                return case_summary(self.ctx, case, versions[case.definition_id])
-
-            return paged(uow.session, query, page, view)
+            version_of = self.ctx.definitions.version_of
+            return paged(
+                uow.session,
+                query,
+                page,
+                lambda case: case_summary(self.ctx, case, version_of(uow.session, case.definition_id)),
+            )
 
     def events(self, actor: Actor, case_id: str, page: PageRequest) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:

@@ -146,7 +146,6 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
 
 
 def case_view(ctx: EngineContext, session: Session, case: Case) -> dict:
-    definition = ctx.definition_of(session, case)
     open_tasks = session.execute(
         select(HumanTask)
         .where(HumanTask.case_id == case.id, HumanTask.status == "open")
@@ -155,7 +154,7 @@ def case_view(ctx: EngineContext, session: Session, case: Case) -> dict:
     escalations = session.execute(
         select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)
     ).scalars()
-    view = case_summary(ctx, case, definition.version)
+    view = case_summary(ctx, case, ctx.definitions.version_of(session, case.definition_id))
     view.update(
         {
             "data": case.data,

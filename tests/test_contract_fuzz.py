@@ -28,7 +28,6 @@ def test_no_request_gets_a_server_error_and_responses_match_the_contract(contrac
     operations = [result.ok() for result in contract.get_all_operations()]
     assert len(operations) >= 20
     for operation in operations:
-
         # Valid requests and requests that break the schema (which must be refused with a 4xx).
         strategy = st.one_of(
             operation.as_strategy(generation_mode=GenerationMode.POSITIVE),

@@ -11,7 +11,8 @@ cell is compiled by RestrictedPython with a stricter policy, both when a diagram
 - none of `eval`, `exec`, `open`, `getattr`, `compile`, `globals`, ... : only a small allow-list
   of builtins plus the helpers of `script_helpers`;
 - `str.format` is refused at run time (it can walk attributes); `range` is bounded and
-  exponentiation is limited, so one expression cannot eat the machine.
+  exponentiation is limited (`**`, and `<<`, which is `* 2 ** n`), so one expression cannot
+  eat the machine.
 
 Case data is only ever data: it is handed to the code as variables, never compiled.
 Compiled code is cached by source text, which also makes repeated evaluation cheap.
@@ -20,6 +21,7 @@ Compiled code is cached by source text, which also makes repeated evaluation che
 from __future__ import annotations
 
 import ast
+import builtins
 import operator
 import re
 import warnings
@@ -72,6 +74,8 @@ FORBIDDEN_NAMES = frozenset(
 )
 
 MAX_POWER_RESULT_BITS = 4096
+# Operators whose result can grow exponentially with the right operand: each runs through a guard.
+BOUNDED_OPERATORS = {ast.Pow: "_safe_pow_", ast.LShift: "_safe_lshift_"}
 
 # RestrictedPython warns at compile time about print without `printed`; scripts may print freely.
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="RestrictedPython.compile")
@@ -118,10 +122,9 @@ class ScriptPolicy(RestrictingNodeTransformer):
 
     def visit_BinOp(self, node):
         node = super().visit_BinOp(node)
-        if isinstance(node.op, ast.Pow):
-            call = ast.Call(
-                func=ast.Name("_safe_pow_", ast.Load()), args=[node.left, node.right], keywords=[]
-            )
+        guard = BOUNDED_OPERATORS.get(type(node.op))
+        if guard:
+            call = ast.Call(func=ast.Name(guard, ast.Load()), args=[node.left, node.right], keywords=[])
             ast.copy_location(call.func, node)
             return ast.copy_location(call, node)
         return node
@@ -137,6 +140,17 @@ def _safe_pow(base, exponent):
     ):
         raise ValueError("the result of ** would be too large")
     return base**exponent
+
+
+def _safe_lshift(value, shift):
+    if (
+        isinstance(value, int)
+        and isinstance(shift, int)
+        and value
+        and shift + abs(value).bit_length() > MAX_POWER_RESULT_BITS
+    ):
+        raise ValueError("the result of << would be too large")
+    return value << shift
 
 
 _INPLACE_OPERATORS = {
@@ -157,6 +171,16 @@ def _inplace(op: str, target, value):
         return _INPLACE_OPERATORS[op](target, value)
     except KeyError:
         raise ValueError(f"operator {op} is not allowed") from None
+
+
+def _import_for_builtins(name, *args, **kwargs):
+    """`datetime.strftime` (C code) imports `time` through the builtins; nothing else may.
+
+    Scripts cannot call this themselves: names starting with `_` do not compile.
+    """
+    if name != "time":
+        raise ImportError(f"import of {name} is not allowed")
+    return builtins.__import__(name, *args, **kwargs)
 
 
 def _apply(function, *args, **kwargs):
@@ -192,6 +216,7 @@ SAFE_BUILTINS: dict[str, Any] = {
     "sum": sum,
     "tuple": tuple,
     "zip": zip,
+    "__import__": _import_for_builtins,
     "Exception": Exception,
     "ValueError": ValueError,
     "KeyError": KeyError,
@@ -210,6 +235,7 @@ GUARDS: dict[str, Any] = {
     "_print_": PrintCollector,
     "_apply_": _apply,
     "_safe_pow_": _safe_pow,
+    "_safe_lshift_": _safe_lshift,
 }
 
 

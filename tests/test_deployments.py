@@ -340,3 +340,12 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
     refused = _cli(["deploy", str(workdir)], database_url)
     assert refused.returncode == 1
     assert "flow_route_by_path_to_investigate_service" in refused.stderr
+
+
+def test_an_expression_starting_on_the_next_line_is_located_on_its_own_line(api):
+    bpmn = read("complaint.bpmn").replace(
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">handling_path == "service"',
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">\n\nhandling_path ==',
+    )
+    [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
+    assert problem["line"] == line_where(bpmn, lambda line: line.startswith("handling_path =="))

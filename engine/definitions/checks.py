@@ -62,12 +62,14 @@ def _owner_id(node, levels: int) -> str | None:
 
 
 def _code_problems(file: str, node, code: str, mode: str, element_id: str | None) -> list[Problem]:
+    # An expression is compiled stripped; count the lines stripped off its start.
+    skipped = code[: len(code) - len(code.lstrip())].count("\n") if mode == "eval" else 0
     messages = check_code(code.strip() if mode == "eval" else code, mode)
     problems = []
     for message in messages:
         match = re.match(r"Line (\d+): (.*)", message, re.S)
         offset, text = (int(match.group(1)), match.group(2)) if match else (1, message)
-        problems.append(Problem(file, text, element_id, (node.sourceline or 1) + offset - 1))
+        problems.append(Problem(file, text, element_id, (node.sourceline or 1) + skipped + offset - 1))
     return problems
 
 

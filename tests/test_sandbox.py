@@ -921,7 +921,7 @@ def test_dates_can_be_formatted_though_nothing_can_be_imported(tmp_path):
     env = SandboxEnvironment(make_helpers(WorkingCalendar()))
     moment = 'parse_datetime("2026-11-20T10:00:00+08:00")'
     assert env.evaluate(f'{moment}.strftime("%Y年%m月%d日")', {}) == "2026年11月20日"
-    assert env.evaluate(f'f"{{{moment}:%H:%M}}"', {}) == "10:00"
+    assert env.evaluate("f\"{parse_datetime('2026-11-20T10:00:00+08:00'):%H:%M}\"", {}) == "10:00"
     with pytest.raises(ImportError):
         SAFE_BUILTINS["__import__"]("os")
     machine.assert_untouched()

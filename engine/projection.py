@@ -6,7 +6,7 @@ projection of it commit together or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -160,6 +160,16 @@ def _assignee(meta, task, directory: Directory | None) -> str | None:
     return username if user is not None and meta.candidate_group in user.groups else None
 
 
+def _due_from_data(meta, task) -> datetime | None:
+    """The moment in the task's `dueField`, when it holds a valid ISO 8601 time with offset."""
+    value = task.data.get(meta.due_field) if meta.due_field else None
+    try:
+        due = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return due.astimezone(UTC) if due is not None and due.tzinfo is not None else None
+
+
 def _sync_tasks(
     session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime, directory: Directory | None
 ) -> None:
@@ -196,7 +206,7 @@ def _sync_tasks(
                 status="open",
                 priority_rank=rank,
                 created_at=now,
-                due_at=runtime.deadline_of(task),
+                due_at=runtime.deadline_of(task) or _due_from_data(meta, task),
                 form_file=meta.form_file,
                 ui_form_file=meta.ui_form_file,
                 approval_level=meta.approval_level,

@@ -11,7 +11,10 @@ def test_repair_path_from_intake_to_closure(api):
     assert case["data"]["handling_path"] == "quality" and case["data"]["nature"] == "valid"
     case = register(api, case)
     assert api.open_elements(case) == ["diagnose_and_repair"]
+    # Handling is due by the reply deadline, so inboxes sort by it.
+    assert api.open_task(case, "diagnose_and_repair")["due_at"] == case["data"]["reply_due"]
     case = repair(api, case)
+    assert api.open_task(case, "reply_to_customer")["due_at"] == case["data"]["reply_due"]
     assert api.open_elements(case) == ["reply_to_customer"]
     assert case["data"]["repaired"] is True and case["data"]["parts_replaced"] == ["刹车线"]
     case = reply(api, case)

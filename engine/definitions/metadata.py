@@ -12,7 +12,9 @@ Extension properties the service reads (either dialect):
   task (e.g. `applicant` on the application form);
 - `assigneeField`: a data field naming the user the task goes to straight away (e.g.
   `first_contact_owner`: 首问负责, the person who took the complaint keeps it), when that user
-  is in the task's candidate group; otherwise the task is open to the whole group.
+  is in the task's candidate group; otherwise the task is open to the whole group;
+- `dueField`: a data field holding the moment the task is due (e.g. `reply_due`), for tasks
+  whose deadline is not a timer on their own boundary.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class TaskMeta:
     applicant_field: str
     actor_field: str | None
     assignee_field: str | None
+    due_field: str | None
 
     @property
     def candidate_group(self) -> str | None:
@@ -67,6 +70,7 @@ def task_meta(task_spec) -> TaskMeta:
         applicant_field=properties.get("applicantField") or "applicant",
         actor_field=properties.get("actorField") or None,
         assignee_field=properties.get("assigneeField") or None,
+        due_field=properties.get("dueField") or None,
     )
 
 

@@ -97,13 +97,16 @@ def apply_act(
     actor: Actor | str,
     now: datetime,
     directory: Directory | None = None,
-) -> None:
-    """Bring the case row, its open tasks, timers and audit trail in line with the workflow."""
+) -> list[HumanTask]:
+    """Bring the case row, its open tasks, timers and audit trail in line with the workflow.
+
+    Returns the case's open tasks, oldest first (so the caller need not query them again).
+    """
     with session.no_autoflush:
-        _apply_act(session, case, runtime, actor, now, directory)
+        return _apply_act(session, case, runtime, actor, now, directory)
 
 
-def _apply_act(session, case, runtime, actor, now, directory) -> None:
+def _apply_act(session, case, runtime, actor, now, directory) -> list[HumanTask]:
     log = runtime.log
     case.state = runtime.dump()
     data = dict(case.data or {})
@@ -123,10 +126,11 @@ def _apply_act(session, case, runtime, actor, now, directory) -> None:
             {"element_id": timer.element_id, "name": timer.name, "due_at": timer.due},
         )
     for clock in runtime.breached_clocks():
+        case.escalated = True
         session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))
         add_event(session, case.id, now, actor, "sla_breached", None, {"clock": clock})
 
-    _sync_tasks(session, case, runtime, actor, now, directory)
+    open_tasks = _sync_tasks(session, case, runtime, actor, now, directory)
 
     timers = runtime.pending_timers()
     case.timers = [{"name": t["name"], "due_at": t["due_at"].isoformat()} for t in timers]
@@ -149,6 +153,7 @@ def _apply_act(session, case, runtime, actor, now, directory) -> None:
         case.status = "running"
         case.error = None
     case.updated_at = now
+    return open_tasks
 
 
 def _assignee(meta, task, directory: Directory | None) -> str | None:
@@ -172,7 +177,7 @@ def _due_from_data(meta, task) -> datetime | None:
 
 def _sync_tasks(
     session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime, directory: Directory | None
-) -> None:
+) -> list[HumanTask]:
     # Rows the current act already closed (status changed in memory, not yet flushed) are skipped.
     open_rows = {
         row.id: row
@@ -184,36 +189,38 @@ def _sync_tasks(
     rank = 0 if case.priority == "urgent" else 1
     ready = runtime.ready_user_tasks()
     ready_ids = set()
+    still_open: list[HumanTask] = []
     for task in ready:
         task_id = str(task.id)
         ready_ids.add(task_id)
         row = open_rows.get(task_id)
         if row is not None:
             row.priority_rank = rank
+            still_open.append(row)
             continue
         meta = runtime.definition.meta(task.task_spec)
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
-        session.add(
-            HumanTask(
-                id=task_id,
-                case_id=case.id,
-                process_key=case.process_key,
-                element_id=meta.element_id,
-                name=meta.name,
-                lane=meta.lane,
-                candidate_group=meta.candidate_group,
-                assignee=_assignee(meta, task, directory),
-                status="open",
-                priority_rank=rank,
-                created_at=now,
-                due_at=runtime.deadline_of(task) or _due_from_data(meta, task),
-                form_file=meta.form_file,
-                ui_form_file=meta.ui_form_file,
-                approval_level=meta.approval_level,
-                applicant=_text(applicant),
-                data=_json_safe(task.data),
-            )
+        row = HumanTask(
+            id=task_id,
+            case_id=case.id,
+            process_key=case.process_key,
+            element_id=meta.element_id,
+            name=meta.name,
+            lane=meta.lane,
+            candidate_group=meta.candidate_group,
+            assignee=_assignee(meta, task, directory),
+            status="open",
+            priority_rank=rank,
+            created_at=now,
+            due_at=runtime.deadline_of(task) or _due_from_data(meta, task),
+            form_file=meta.form_file,
+            ui_form_file=meta.ui_form_file,
+            approval_level=meta.approval_level,
+            applicant=_text(applicant),
+            data=_json_safe(task.data),
         )
+        session.add(row)
+        still_open.append(row)
         add_event(
             session,
             case.id,
@@ -240,3 +247,5 @@ def _sync_tasks(
                 task_id,
                 {"element_id": row.element_id},
             )
+    still_open.sort(key=lambda r: (r.created_at, r.id))
+    return still_open

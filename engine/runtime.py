@@ -131,8 +131,13 @@ class CaseRuntime:
         """Run engine steps until the workflow waits for people, messages or time."""
         try:
             for _ in range(MAX_ENGINE_ROUNDS):
+                waiting = list(self.workflow.event_manager.tasks.values())
                 self.workflow.do_engine_steps(did_complete_task=self._completed)
-                if self.workflow.get_next_task(state=TaskState.READY, manual=False) is None:
+                # do_engine_steps refreshes timers last; a timer already due is READY but not run.
+                if not any(
+                    task.state == TaskState.READY
+                    for task in waiting + list(self.workflow.event_manager.tasks.values())
+                ):
                     break
             else:
                 raise WorkflowException("the process kept running without waiting; stopped")

@@ -142,7 +142,7 @@ class CaseService:
                     "business_key": business_key,
                 },
             )
-            apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
             if idempotency_key:
                 session.add(
                     IdempotencyKey(
@@ -154,7 +154,7 @@ class CaseService:
                     )
                 )
             session.flush()
-            return case_view(self.ctx, session, case), True
+            return case_view(self.ctx, session, case, open_tasks), True
 
     @staticmethod
     def _check_business_key_free(session: Session, process_key: str, business_key: str) -> None:
@@ -261,8 +261,8 @@ class CaseService:
                 "message_received",
                 detail={"name": name, "data": data},
             )
-            apply_act(uow.session, case, runtime, actor, now, self.ctx.directory)
-            return case_view(self.ctx, uow.session, case)
+            open_tasks = apply_act(uow.session, case, runtime, actor, now, self.ctx.directory)
+            return case_view(self.ctx, uow.session, case, open_tasks)
 
     def cancel(self, actor: Actor, case_id: str, reason: str) -> dict:
         require_groups(actor, *CANCELLERS)

@@ -145,15 +145,21 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
     }
 
 
-def case_view(ctx: EngineContext, session: Session, case: Case) -> dict:
-    open_tasks = session.execute(
-        select(HumanTask)
-        .where(HumanTask.case_id == case.id, HumanTask.status == "open")
-        .order_by(HumanTask.created_at, HumanTask.id)
-    ).scalars()
-    escalations = session.execute(
-        select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)
-    ).scalars()
+def case_view(
+    ctx: EngineContext, session: Session, case: Case, open_tasks: list[HumanTask] | None = None
+) -> dict:
+    """The case as the API returns it; pass `open_tasks` when the act just produced them."""
+    if open_tasks is None:
+        open_tasks = session.execute(
+            select(HumanTask)
+            .where(HumanTask.case_id == case.id, HumanTask.status == "open")
+            .order_by(HumanTask.created_at, HumanTask.id)
+        ).scalars()
+    escalations = []
+    if case.escalated:
+        escalations = session.execute(
+            select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)
+        ).scalars()
     view = case_summary(ctx, case, ctx.definitions.version_of(session, case.definition_id))
     view.update(
         {

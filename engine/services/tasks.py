@@ -23,7 +23,7 @@ from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
 from ..store.models import Case, HumanTask
 from .approvals import check_and_record_decision
-from .common import EngineContext, PageRequest, acting, case_view, lock_case, paged, task_view
+from .common import EngineContext, PageRequest, acting, case_view, paged, task_view
 
 OVERSEERS = ("supervisors", "admins")
 TASK_STATUSES = ("open", "completed", "cancelled")
@@ -146,14 +146,10 @@ class TaskService:
         """Complete a user task with its form data and run the case on to its next wait."""
         with acting(self.ctx) as uow:
             session = uow.session
-            case_id = session.execute(select(HumanTask.case_id).where(HumanTask.id == task_id)).scalar()
-            if case_id is None:
+            found = uow.lock_task_and_case(task_id)
+            if found is None:
                 raise NotFound(f"no task {task_id}")
-            case = lock_case(uow, case_id)
-            # Read the task again under the case lock: a concurrent completion is visible now.
-            row = session.execute(
-                select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
-            ).scalar_one()
+            row, case = found
             if row.status != "open":
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
@@ -193,8 +189,8 @@ class TaskService:
                 task_id,
                 {"element_id": row.element_id, "name": row.name, "data": data},
             )
-            apply_act(session, case, runtime, actor, now, self.ctx.directory)
-            return case_view(self.ctx, session, case)
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            return case_view(self.ctx, session, case, open_tasks)
 
     @staticmethod
     def _open_row(session, task_id: str) -> HumanTask:

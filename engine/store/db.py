@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Case
+from .models import Case, HumanTask
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,22 @@ class UnitOfWork:
     def __init__(self, session: Session, database: Database):
         self.session = session
         self.database = database
+
+    def lock_task_and_case(self, task_id: str) -> tuple[HumanTask, Case] | None:
+        """A user task and its case, read for writing after the case's lock is held."""
+        if self.database.is_sqlite:
+            # BEGIN IMMEDIATE already holds the database's write lock: one read is current.
+            row = self.session.get(HumanTask, task_id)
+            return (row, self.session.get(Case, row.case_id)) if row is not None else None
+        case_id = self.session.execute(select(HumanTask.case_id).where(HumanTask.id == task_id)).scalar()
+        if case_id is None:
+            return None
+        case = self.lock_case(case_id)
+        # Read the task again under the lock: a completion that committed meanwhile is visible now.
+        row = self.session.execute(
+            select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
+        ).scalar_one()
+        return row, case
 
     def lock_case(self, case_id: str) -> Case | None:
         """Load a case for writing; on PostgreSQL wait for and hold its row lock."""

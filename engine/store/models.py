@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -99,6 +100,8 @@ class Case(Base):
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     timer_failures: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    # Set once a deadline of the case has passed (its escalations are in `escalations`).
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Every UPDATE checks and bumps `revision`; a stale writer gets StaleDataError, never a lost update.
     __mapper_args__ = {"version_id_col": revision}

@@ -80,6 +80,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
+        sa.Column("escalated", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["definition_id"],
             ["process_definitions.id"],
@@ -130,10 +131,7 @@ def upgrade() -> None:
     op.create_table(
         "case_events",
         sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("case_id", sa.String(length=36), nullable=False),
         sa.Column("at", engine.store.types.UTCDateTime(timezone=True), nullable=False),

@@ -144,6 +144,22 @@ class CaseRuntime:
         except SpiffWorkflowException as error:
             self._record_error(error)
         self.log.thrown.extend(self.workflow.get_events())
+        self._drop_finished_subprocesses()
+
+    def _drop_finished_subprocesses(self) -> None:
+        """Forget the state of call activities and subprocesses that have finished.
+
+        SpiffWorkflow keeps it, so a case that goes round a called process again and again (a
+        complaint reopened twenty times) would carry every earlier round in its state, and every
+        step would load and save them all. Their results were copied back to the caller when they
+        finished, and nothing reads them afterwards (the service never rewinds a case).
+        """
+        for task_id in list(self.workflow.subprocesses):
+            if task_id not in self.workflow.subprocesses:
+                continue  # gone with the subprocess it was nested in
+            task = self.workflow.get_task_from_id(task_id)
+            if task is not None and task.has_state(TaskState.FINISHED_MASK):
+                self.workflow.delete_subprocess(task)
 
     def complete_task(self, task_id: str, data: dict) -> Task:
         task = self.ready_user_task(task_id)

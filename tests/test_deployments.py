@@ -59,6 +59,7 @@ def test_processes_list_and_versions(api):
     listed = api.get("/api/v1/processes", "li.na").get_json()
     assert [(p["key"], p["version"]) for p in listed["items"]] == [
         ("complaint", 1),
+        ("complaint_handling", 1),
         ("major_quality_incident", 1),
     ]
     complaint = api.get("/api/v1/processes/complaint", "li.na").get_json()
@@ -112,6 +113,7 @@ def test_running_cases_stay_on_their_version(api):
     assert response.status_code == 201
     assert {(d["key"], d["version"]) for d in response.get_json()["deployed"]} == {
         ("complaint", 2),
+        ("complaint_handling", 2),
         ("major_quality_incident", 2),
     }
     new_case = register(api, api.start(start_data(request="compensation", customer={"id": "C-2"})))
@@ -170,15 +172,20 @@ def test_a_decision_id_that_no_dmn_defines(api):
 
 
 def test_a_missing_form_file_and_an_invalid_form(api):
-    bpmn = read("complaint.bpmn").replace(
+    bpmn = read("complaint_handling.bpmn").replace(
         'value="reply-to-customer.schema.json"', 'value="reply.schema.json"'
     )
     bad_form = '{"type": "object", "properties": {"reply_text": {"type": "text"}}}'
-    problems = problems_of(upload(api, {"complaint.bpmn": bpmn, "register-complaint.schema.json": bad_form}))
+    problems = problems_of(
+        upload(api, {"complaint_handling.bpmn": bpmn, "register-complaint.schema.json": bad_form})
+    )
     by_file = {p["file"]: p for p in problems}
-    assert by_file["complaint.bpmn"]["element_id"] == "reply_to_customer"
-    assert by_file["complaint.bpmn"]["message"] == "form file 'reply.schema.json' is not in the deployment"
-    assert by_file["complaint.bpmn"]["line"] == line_where(
+    assert by_file["complaint_handling.bpmn"]["element_id"] == "reply_to_customer"
+    assert (
+        by_file["complaint_handling.bpmn"]["message"]
+        == "form file 'reply.schema.json' is not in the deployment"
+    )
+    assert by_file["complaint_handling.bpmn"]["line"] == line_where(
         bpmn, lambda line: 'id="reply_to_customer"' in line and "userTask" in line
     )
     assert by_file["register-complaint.schema.json"]["message"].startswith(
@@ -195,8 +202,8 @@ def test_a_form_that_is_not_json(api):
 
 
 def test_a_condition_that_does_not_compile_is_located(api):
-    bpmn = read("complaint.bpmn").replace('handling_path == "service"', "handling_path == ")
-    [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
+    bpmn = read("complaint_handling.bpmn").replace('handling_path == "service"', "handling_path == ")
+    [problem] = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
     assert problem["element_id"] == "flow_route_by_path_to_investigate_service"
     assert "SyntaxError" in problem["message"]
     assert problem["line"] == line_where(bpmn, lambda line: "handling_path == <" in line)
@@ -220,8 +227,10 @@ def test_a_dmn_cell_that_does_not_compile(api):
 
 
 def test_a_user_task_without_a_group(api):
-    bpmn = read("complaint.bpmn").replace("<bpmn:flowNodeRef>reply_to_customer</bpmn:flowNodeRef>", "")
-    [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
+    bpmn = read("complaint_handling.bpmn").replace(
+        "<bpmn:flowNodeRef>reply_to_customer</bpmn:flowNodeRef>", ""
+    )
+    [problem] = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
     assert problem["element_id"] == "reply_to_customer"
     assert problem["message"].startswith("user task has no candidate group")
 
@@ -235,11 +244,11 @@ def test_unsupported_and_unreadable_files(api):
 
 def test_several_problems_are_reported_at_once(api):
     bpmn = (
-        read("complaint.bpmn")
+        read("complaint_handling.bpmn")
         .replace('handling_path == "service"', "handling_path ==")
         .replace('value="follow-up-visit.schema.json"', 'value="visit.schema.json"')
     )
-    problems = problems_of(upload(api, {"complaint.bpmn": bpmn}))
+    problems = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
     assert {p["element_id"] for p in problems} == {
         "flow_route_by_path_to_investigate_service",
         "follow_up_visit",
@@ -332,7 +341,7 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
     new_case = api.start(start_data(customer={"id": "C-2"}))
     assert new_case["version"] == 2 and new_case["data"]["ack_hours"] == 8
     assert api.case(old_case["id"])["data"]["ack_hours"] == 24
-    broken = workdir / "complaint.bpmn"
+    broken = workdir / "complaint_handling.bpmn"
     broken.write_text(
         broken.read_text(encoding="utf-8").replace('handling_path == "service"', "handling_path =="),
         encoding="utf-8",
@@ -343,9 +352,9 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
 
 
 def test_an_expression_starting_on_the_next_line_is_located_on_its_own_line(api):
-    bpmn = read("complaint.bpmn").replace(
+    bpmn = read("complaint_handling.bpmn").replace(
         '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">handling_path == "service"',
         '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">\n\nhandling_path ==',
     )
-    [problem] = problems_of(upload(api, {"complaint.bpmn": bpmn}))
+    [problem] = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
     assert problem["line"] == line_where(bpmn, lambda line: line.startswith("handling_path =="))

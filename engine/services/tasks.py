@@ -1,7 +1,8 @@
 """User tasks: the inbox, claiming, and completing a task (the one act people do most).
 
 Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same rules:
-- see a task: its assignee, members of its candidate group, supervisors and admins;
+- see a task: its assignee, members of its candidate group, supervisors and admins; an inbox
+  lists the open tasks assigned to me and the unclaimed ones of my groups;
 - claim: a member of the candidate group, while nobody else holds it;
 - unclaim: its assignee, or a supervisor;
 - complete: its assignee or, while unclaimed, a member of its candidate group. Approval tasks
@@ -66,13 +67,16 @@ class TaskService:
         if mine:
             query = query.where(HumanTask.assignee == actor.username)
         elif not actor.in_any(*OVERSEERS):
-            query = query.where(
-                or_(
+            groups = sorted(actor.groups)
+            if status == "open":
+                # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
+                visible = or_(
                     HumanTask.assignee == actor.username,
-                    HumanTask.completed_by == actor.username,
-                    HumanTask.candidate_group.in_(sorted(actor.groups)),
+                    HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
                 )
-            )
+            else:
+                visible = or_(HumanTask.completed_by == actor.username, HumanTask.candidate_group.in_(groups))
+            query = query.where(visible)
         if group:
             query = query.where(HumanTask.candidate_group == group)
         if case_id:

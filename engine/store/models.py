@@ -112,8 +112,9 @@ class HumanTask(Base):
 
     __tablename__ = "human_tasks"
     __table_args__ = (
-        Index("ix_task_inbox", "status", "candidate_group", "priority_rank", "due_at"),
-        Index("ix_task_assignee", "assignee", "status"),
+        # The two halves of an inbox: unclaimed tasks of a group, and tasks held by a person.
+        Index("ix_task_inbox", "candidate_group", "status", "assignee", "priority_rank", "due_at"),
+        Index("ix_task_assignee", "assignee", "status", "priority_rank", "due_at"),
         Index("ix_task_case", "case_id", "status"),
     )
 

@@ -205,10 +205,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("human_tasks", schema=None) as batch_op:
-        batch_op.create_index("ix_task_assignee", ["assignee", "status"], unique=False)
+        batch_op.create_index(
+            "ix_task_assignee", ["assignee", "status", "priority_rank", "due_at"], unique=False
+        )
         batch_op.create_index("ix_task_case", ["case_id", "status"], unique=False)
         batch_op.create_index(
-            "ix_task_inbox", ["status", "candidate_group", "priority_rank", "due_at"], unique=False
+            "ix_task_inbox",
+            ["candidate_group", "status", "assignee", "priority_rank", "due_at"],
+            unique=False,
         )
 
     op.create_table(

@@ -1,11 +1,11 @@
 """Firing due BPMN timers, exactly once, whichever worker gets there first.
 
 Every save stores the case's earliest pending timer in the indexed `cases.next_timer_at`. A worker
-asks for due cases, then takes each in a transaction of its own: on PostgreSQL with
-`FOR UPDATE SKIP LOCKED` (a case another worker holds is skipped, not waited for), on SQLite under
-`BEGIN IMMEDIATE`. It checks the case is still due (another worker may have just fired it), fires,
-and saves; the `revision` guard catches anything that slipped past. A case that fails is recorded
-as an error and retried with backoff; it never blocks the others.
+claims a batch of due cases in one transaction: on PostgreSQL with `FOR UPDATE SKIP LOCKED` (cases
+another worker holds are skipped, not waited for), on SQLite under `BEGIN IMMEDIATE`. It fires
+each inside a savepoint and saves; the `revision` guard catches anything that slipped past. A case
+that fails is rolled back to its savepoint, recorded as an error and retried with backoff; it
+never blocks the others.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DUE_STATUSES = ("running", "error")
 BATCH = 100
+# Cases claimed and fired in one transaction (a savepoint each).
+CLAIM = 20
 MAX_WAIT_SECONDS = 1.0
 # Wake a little after a due time: SpiffWorkflow fires a timer only once now is past it.
 WAKE_MARGIN = timedelta(milliseconds=5)
@@ -58,48 +60,58 @@ class TimerService:
             ).scalar()
 
     def fire_due(self, limit: int = BATCH) -> int:
-        """Fire the timers of up to `limit` due cases; returns how many cases were run."""
+        """Fire the timers of up to `limit` due cases, a claimed batch per transaction.
+
+        Returns how many cases were run (a case that failed counts; it is recorded and retried).
+        """
         ran = 0
-        for case_id in self.due_case_ids(utc_now(), limit):
-            try:
-                if self._fire_case(case_id):
-                    ran += 1
-            except Exception as error:  # one broken case must not stop the others
-                log.exception("timers of case %s failed", case_id)
-                self.metrics.timer_failures.inc()
-                self._record_failure(case_id, error)
+        while ran < limit:
+            fired = self._fire_batch(min(CLAIM, limit - ran))
+            if fired == 0:
+                break
+            ran += fired
         return ran
 
-    def _fire_case(self, case_id: str) -> bool:
+    def _fire_batch(self, size: int) -> int:
+        """Claim up to `size` due cases and fire each; a failing case does not undo the others."""
+        observed: list[tuple[CaseRuntime, datetime]] = []
         with self.ctx.db.unit_of_work(write=True) as uow:
             session = uow.session
-            query = select(Case).where(Case.id == case_id)
-            if not self.ctx.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            case = session.execute(query).scalar_one_or_none()
             now = utc_now()
-            if (
-                case is None
-                or case.next_timer_at is None
-                or case.next_timer_at > now
-                or case.status not in DUE_STATUSES
-            ):
-                return False
-            runtime = self.ctx.runtime_of(session, case)
-            if case.status == "error":
-                add_event(
-                    session,
-                    case.id,
-                    now,
-                    SYSTEM,
-                    "case_retried",
-                    detail={"attempt": case.timer_failures + 1},
-                )
-                runtime.retry()
-            runtime.fire_timers()
-            apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory)
-            self._observe(runtime, now)
-            return True
+            query = (
+                select(Case)
+                .where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
+                .order_by(Case.next_timer_at)
+                .limit(size)
+            )
+            if not self.ctx.db.is_sqlite:
+                # Another worker's cases are skipped, not waited for: no timer fires twice.
+                query = query.with_for_update(skip_locked=True)
+            cases = list(session.execute(query).scalars())
+            for case in cases:
+                case_id = case.id
+                try:
+                    with session.begin_nested():
+                        observed.append((self._fire_case(session, case, utc_now()), utc_now()))
+                except Exception as error:  # one broken case must not stop the others
+                    log.exception("timers of case %s failed", case_id)
+                    self.metrics.timer_failures.inc()
+                    self._record_failure(session, case_id, error)
+        for runtime, at in observed:
+            self._observe(runtime, at)
+        return len(cases)
+
+    def _fire_case(self, session, case: Case, now: datetime) -> CaseRuntime:
+        runtime = self.ctx.runtime_of(session, case)
+        if case.status == "error":
+            add_event(
+                session, case.id, now, SYSTEM, "case_retried", detail={"attempt": case.timer_failures + 1}
+            )
+            runtime.retry()
+        runtime.fire_timers()
+        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory)
+        session.flush()
+        return runtime
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:
         for timer in runtime.log.timers_fired:
@@ -110,17 +122,16 @@ class TimerService:
         for clock in runtime.breached_clocks():
             self.metrics.sla_breaches.labels(clock).inc()
 
-    def _record_failure(self, case_id: str, error: Exception) -> None:
-        with self.ctx.db.unit_of_work(write=True) as uow:
-            case = uow.session.get(Case, case_id)
-            if case is None:
-                return
-            now = utc_now()
-            detail = {"message": f"{type(error).__name__}: {error}", "element_id": None}
-            case.status = "error"
-            case.error = {**detail, "at": now.isoformat()}
-            schedule_retry(case, now)
-            add_event(uow.session, case.id, now, SYSTEM, "case_error", detail=detail)
+    def _record_failure(self, session, case_id: str, error: Exception) -> None:
+        case = session.get(Case, case_id, populate_existing=True)
+        if case is None:
+            return
+        now = utc_now()
+        detail = {"message": f"{type(error).__name__}: {error}", "element_id": None}
+        case.status = "error"
+        case.error = {**detail, "at": now.isoformat()}
+        schedule_retry(case, now)
+        add_event(session, case.id, now, SYSTEM, "case_error", detail=detail)
 
     def run(self, stop: threading.Event) -> None:
         """Fire timers until `stop` is set, sleeping until the next due time (at most 1 s)."""

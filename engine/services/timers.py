@@ -2,10 +2,10 @@
 
 Every save stores the case's earliest pending timer in the indexed `cases.next_timer_at`. A worker
 claims a batch of due cases in one transaction: on PostgreSQL with `FOR UPDATE SKIP LOCKED` (cases
-another worker holds are skipped, not waited for), on SQLite under `BEGIN IMMEDIATE`. It fires
-each inside a savepoint and saves; the `revision` guard catches anything that slipped past. A case
-that fails is rolled back to its savepoint, recorded as an error and retried with backoff; it
-never blocks the others.
+another worker holds are skipped, not waited for), on SQLite under `BEGIN IMMEDIATE`. It fires them
+and saves; the `revision` guard catches anything that slipped past. If a case fails, the batch is
+fired again one case at a time: the failing case is recorded as an error and retried with
+backoff; it never blocks the others.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DUE_STATUSES = ("running", "error")
 BATCH = 100
-# Cases claimed and fired in one transaction (a savepoint each).
+# Cases claimed and fired in one transaction.
 CLAIM = 20
 MAX_WAIT_SECONDS = 1.0
 # Wake a little after a due time: SpiffWorkflow fires a timer only once now is past it.
@@ -73,33 +73,52 @@ class TimerService:
         return ran
 
     def _fire_batch(self, size: int) -> int:
-        """Claim up to `size` due cases and fire each; a failing case does not undo the others."""
+        """Claim up to `size` due cases and fire them in one transaction.
+
+        If any case fails, the batch is undone and fired again one case per transaction, so the
+        failing case is recorded and the others go through (failures are rare; savepoints for
+        every case would cost more than this).
+        """
+        claimed: list[str] = []
         observed: list[tuple[CaseRuntime, datetime]] = []
-        with self.ctx.db.unit_of_work(write=True) as uow:
-            session = uow.session
-            now = utc_now()
-            query = (
-                select(Case)
-                .where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
-                .order_by(Case.next_timer_at)
-                .limit(size)
-            )
-            if not self.ctx.db.is_sqlite:
-                # Another worker's cases are skipped, not waited for: no timer fires twice.
-                query = query.with_for_update(skip_locked=True)
-            cases = list(session.execute(query).scalars())
-            for case in cases:
-                case_id = case.id
-                try:
-                    with session.begin_nested():
-                        observed.append((self._fire_case(session, case, utc_now()), utc_now()))
-                except Exception as error:  # one broken case must not stop the others
-                    log.exception("timers of case %s failed", case_id)
-                    self.metrics.timer_failures.inc()
-                    self._record_failure(session, case_id, error)
+        try:
+            with self.ctx.db.unit_of_work(write=True) as uow:
+                for case in self._claim(uow.session, size):
+                    claimed.append(case.id)
+                    observed.append((self._fire_case(uow.session, case, utc_now()), utc_now()))
+        except Exception:
+            log.warning("a case failed in a batch of %d; firing them one by one", len(claimed))
+            return sum(self._fire_one(case_id) for case_id in claimed)
         for runtime, at in observed:
             self._observe(runtime, at)
-        return len(cases)
+        return len(claimed)
+
+    def _claim(self, session, size: int, case_id: str | None = None) -> list[Case]:
+        now = utc_now()
+        query = select(Case).where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
+        if case_id is not None:
+            query = query.where(Case.id == case_id)
+        query = query.order_by(Case.next_timer_at).limit(size)
+        if not self.ctx.db.is_sqlite:
+            # Another worker's cases are skipped, not waited for: no timer fires twice.
+            query = query.with_for_update(skip_locked=True)
+        return list(session.execute(query).scalars())
+
+    def _fire_one(self, case_id: str) -> int:
+        try:
+            with self.ctx.db.unit_of_work(write=True) as uow:
+                cases = self._claim(uow.session, 1, case_id)
+                runtime = self._fire_case(uow.session, cases[0], utc_now()) if cases else None
+        except Exception as error:
+            log.exception("timers of case %s failed", case_id)
+            self.metrics.timer_failures.inc()
+            with self.ctx.db.unit_of_work(write=True) as uow:
+                self._record_failure(uow.session, case_id, error)
+            return 1
+        if runtime is None:
+            return 0
+        self._observe(runtime, utc_now())
+        return 1
 
     def _fire_case(self, session, case: Case, now: datetime) -> CaseRuntime:
         runtime = self.ctx.runtime_of(session, case)
@@ -110,7 +129,6 @@ class TimerService:
             runtime.retry()
         runtime.fire_timers()
         apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory)
-        session.flush()
         return runtime
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:

@@ -7,6 +7,7 @@ a production WSGI server; Flask's dev server only with --debug), the timer worke
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.core import Engine
 from engine.errors import DeploymentInvalid
-from engine.identity import Directory, UsersFileError, demo_directory
+from engine.identity import Actor, Directory, UsersFileError, demo_directory
 
 from . import create_app
 
@@ -160,8 +161,10 @@ def worker(_args) -> int:
 def deploy(args) -> int:
     engine = Engine(EngineConfig.from_env())
     engine.migrate()
+    # Versions record who deployed them: here, the person at the command line.
+    who = os.environ.get("COMPLAINTS_DEPLOYED_BY") or f"{getpass.getuser()} (command line)"
     try:
-        result = engine.deploy_folders(*args.dirs)
+        result = engine.deploy_folders(*args.dirs, actor=Actor(who, frozenset({"process_owners"})))
     except DeploymentInvalid as error:
         _print_problems(error)
         return 1

@@ -338,6 +338,8 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
     deployed = _cli(["deploy", str(workdir)], database_url)
     assert deployed.returncode == 0, deployed.stderr
     assert "complaint version 2: deployed as a new version" in deployed.stdout
+    versions_seen = api.get("/api/v1/processes/complaint", "li.na").get_json()["versions"]
+    assert versions_seen[-1]["deployed_by"].endswith("(command line)")
     new_case = api.start(start_data(customer={"id": "C-2"}))
     assert new_case["version"] == 2 and new_case["data"]["ack_hours"] == 8
     assert api.case(old_case["id"])["data"]["ack_hours"] == 24

@@ -15,7 +15,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.defaults import StartEvent
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import CamundaStartEventParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 from SpiffWorkflow.camunda.parser.task_spec import UserTaskParser as CamundaUserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import UserTask as CamundaUserTask
@@ -42,10 +44,22 @@ class CamundaUserTaskParserWithGroups(CamundaUserTaskParser):
         return extensions
 
 
+class CamundaStartEventParserWithForm(CamundaStartEventParser):
+    """Keeps a start event's `camunda:formKey`: the process's start form."""
+
+    def parse_extensions(self, node=None):
+        extensions = super().parse_extensions(node)
+        form_key = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}formKey")
+        if form_key:
+            extensions["formKey"] = form_key
+        return extensions
+
+
 class CamundaDialectParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (CamundaUserTaskParserWithGroups, CamundaUserTask),
+        full_tag("startEvent"): (CamundaStartEventParserWithForm, StartEvent),
     }
 
 
@@ -241,6 +255,6 @@ def form_refs_of(task_spec) -> list[tuple[str, str]]:
         schema, ui = meta.form_file, meta.ui_form_file
     else:
         properties = properties_of(task_spec)
-        schema = properties.get("formJsonSchemaFilename")
+        schema = properties.get("formJsonSchemaFilename") or properties.get("formKey")
         ui = properties.get("formUiSchemaFilename")
     return [(f, role) for f, role in ((schema, "schema"), (ui, "ui")) if f]

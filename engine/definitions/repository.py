@@ -71,7 +71,8 @@ class LoadedDefinition:
     def start_form_file(self) -> str | None:
         for task_spec in self.spec.task_specs.values():
             if isinstance(task_spec, StartEvent):
-                name = properties_of(task_spec).get("formJsonSchemaFilename")
+                properties = properties_of(task_spec)
+                name = properties.get("formJsonSchemaFilename") or properties.get("formKey")
                 if name:
                     return name
         return None

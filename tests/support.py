@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 
@@ -93,3 +94,20 @@ class ServiceClient:
         response = self.post(f"/api/v1/approvals/{task['id']}", user, json=decision)
         assert response.status_code == expect, response.get_json()
         return response.get_json() if expect == 200 else response
+
+
+def race(calls):
+    """Run the calls at the same instant from separate threads; return their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        results[index] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return results

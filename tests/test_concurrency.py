@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import requests
 
-from .support import auth, start_data
+from .support import auth, race, start_data
 
 RACERS = 20
-
-
-def _race(calls):
-    """Run the calls at the same instant from separate threads; return their responses."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        results[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def test_racing_to_complete_one_task_one_wins_the_rest_get_409(live_server, api):
@@ -40,7 +22,7 @@ def test_racing_to_complete_one_task_one_wins_the_rest_get_409(live_server, api)
             url, json={"data": {"customer_contacted": True}}, headers=auth(user), timeout=60
         )
 
-    responses = _race([call(agents[i % 2]) for i in range(RACERS)])
+    responses = race([call(agents[i % 2]) for i in range(RACERS)])
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 1, 409: RACERS - 1}, statuses
     assert all(
@@ -56,7 +38,7 @@ def test_racing_claims_leave_one_holder(live_server, api):
     case = api.start(user="callcentre")
     url = f"{live_server}/api/v1/tasks/{case['tasks'][0]['id']}/claim"
     users = ["li.na", "wu.fang"] * 5
-    responses = _race([lambda u=u: requests.post(url, headers=auth(u), timeout=60) for u in users])
+    responses = race([lambda u=u: requests.post(url, headers=auth(u), timeout=60) for u in users])
     holder = api.case(case["id"])["tasks"][0]["assignee"]
     winners = {users[i] for i, r in enumerate(responses) if r.status_code == 200}
     assert winners == {holder}
@@ -66,7 +48,7 @@ def test_racing_claims_leave_one_holder(live_server, api):
 def test_racing_starts_with_one_idempotency_key_make_one_case(live_server, api):
     body = {"process": "complaint", "data": start_data()}
     headers = {**auth("callcentre"), "Idempotency-Key": "web-order-991"}
-    responses = _race(
+    responses = race(
         [lambda: requests.post(f"{live_server}/api/v1/cases", json=body, headers=headers, timeout=60)] * 10
     )
     statuses = Counter(r.status_code for r in responses)
@@ -77,7 +59,7 @@ def test_racing_starts_with_one_idempotency_key_make_one_case(live_server, api):
 
 def test_racing_starts_with_one_business_key_make_one_case(live_server, api):
     body = {"process": "complaint", "business_key": "CRM-777", "data": start_data()}
-    responses = _race(
+    responses = race(
         [
             lambda: requests.post(
                 f"{live_server}/api/v1/cases", json=body, headers=auth("callcentre"), timeout=60

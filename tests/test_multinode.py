@@ -23,7 +23,7 @@ from engine.config import EngineConfig
 from engine.core import Engine
 
 from .conftest import USERS
-from .support import START_DATA, auth, start_data, token_of
+from .support import START_DATA, auth, race, start_data, token_of
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
@@ -116,22 +116,6 @@ def cluster(database_url, users_file, tmp_path):
         node.stop()
 
 
-def _race(calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        results[index] = call()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    return results
-
-
 def _count(database_url: str, sql: str, **params) -> int:
     engine = create_engine(database_url)
     with engine.connect() as connection:
@@ -158,7 +142,7 @@ def test_twenty_clients_race_one_task_across_nodes(cluster, database_url):
             timeout=60,
         )
 
-    responses = _race([complete(nodes[i % 2], ("li.na", "wu.fang")[i % 2]) for i in range(20)])
+    responses = race([complete(nodes[i % 2], ("li.na", "wu.fang")[i % 2]) for i in range(20)])
     assert Counter(r.status_code for r in responses) == {200: 1, 409: 19}
     assert (
         _count(

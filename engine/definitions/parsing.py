@@ -4,11 +4,19 @@ Two modeler dialects are understood, each with SpiffWorkflow's matching parser:
 - `spiff`: spiff-arena's modeler (spiffworkflow extensions) and plain bpmn.io files;
 - `camunda`: Camunda Modeler 7 (`camunda:` attributes: candidateGroups, formKey, decisionRef).
 A BPMN file is Camunda's when it declares the Camunda namespace; otherwise it is spiff.
+
+A Camunda form key names a form file of the deployment, either as it is
+(`assess-damage.schema.json`) or in Camunda 7's `FORM-TYPE:deployment:NAME` shape
+(`embedded:deployment:forms/assess-damage.schema.json`, `camunda-forms:deployment:...`): the
+file is the NAME's last part, as deployed files are known by their base names. Keys whose form
+lives elsewhere (`embedded:app:...`, an external URL) are kept as written, so the deployment is
+refused with "form file ... is not in the deployment".
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -30,28 +38,41 @@ from .metadata import is_user_task, properties_of, task_meta
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NSMAP = {"bpmn": BPMN_NS, "camunda": CAMUNDA_MODEL_NS}
+CAMUNDA_DEPLOYMENT_FORM_KEY = re.compile(r"^\s*(?:embedded|camunda-forms):deployment:(?P<name>.+?)\s*$")
+
+
+def camunda_form_file(form_key: str) -> str:
+    """The deployed form file a `camunda:formKey` names (see the module's docstring)."""
+    match = CAMUNDA_DEPLOYMENT_FORM_KEY.match(form_key)
+    if match is None:
+        return form_key.strip()
+    name = match.group("name").replace("\\", "/").rsplit("/", 1)[-1]
+    return name or form_key.strip()
 
 
 class CamundaUserTaskParserWithGroups(CamundaUserTaskParser):
-    """Keeps `camunda:candidateGroups` and `camunda:formKey`, which SpiffWorkflow drops."""
+    """Keeps `camunda:candidateGroups` and `camunda:formKey` (as the form file it names), which
+    SpiffWorkflow drops."""
 
     def parse_extensions(self, node=None):
         extensions = super().parse_extensions(node)
-        for attribute in ("candidateGroups", "formKey"):
-            value = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
-            if value:
-                extensions[attribute] = value
+        groups = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}candidateGroups")
+        if groups:
+            extensions["candidateGroups"] = groups
+        form_key = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}formKey")
+        if form_key:
+            extensions["formKey"] = camunda_form_file(form_key)
         return extensions
 
 
 class CamundaStartEventParserWithForm(CamundaStartEventParser):
-    """Keeps a start event's `camunda:formKey`: the process's start form."""
+    """Keeps a start event's `camunda:formKey` (as the form file it names): the start form."""
 
     def parse_extensions(self, node=None):
         extensions = super().parse_extensions(node)
         form_key = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}formKey")
         if form_key:
-            extensions["formKey"] = form_key
+            extensions["formKey"] = camunda_form_file(form_key)
         return extensions
 
 

@@ -149,13 +149,7 @@ def test_events_are_the_audit_trail_oldest_first_with_actor(api):
     case = api.start()
     register(api, case)
     events = api.events(case["id"])
-    assert [e["type"] for e in events] == [
-        "case_started",
-        "task_created",
-        "task_completed",
-        "task_created",
-        "task_created",
-    ][: len(events)] or True
+    assert [e["type"] for e in events] == ["case_started", "task_created", "task_completed", "task_created"]
     assert events[0]["type"] == "case_started" and events[0]["actor"] == "li.na"
     completed = [e for e in events if e["type"] == "task_completed"]
     assert len(completed) == 1 and completed[0]["actor"] == "li.na"

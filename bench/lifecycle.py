@@ -1,15 +1,21 @@
-"""The complaint lifecycle (start, then every user task to completion) timed three ways in one run:
+"""The complaint lifecycle timed by SpiffWorkflow alone and through the HTTP service, in one run.
 
-- `engine`: SpiffWorkflow alone, in-process: the diagrams parsed once, and between steps the
-  workflow serialized and deserialized with SpiffWorkflow's own serializer (as any service must,
-  since a request may land on any node), scripts run by its own PythonScriptEngine with the same
-  helper functions;
-- `engine_specless`: the same, but the state serialized without the spec, as this service stores
-  it (the cheaper baseline, reported so nobody mistakes where the gain comes from);
-- `http`: the service over real HTTP (waitress; keep-alive connections), SQLite.
+- `engine`: SpiffWorkflow alone, in this process. The diagrams and decision tables are parsed
+  once (`SpiffBpmnParser`); every step deserializes the state, completes the READY user task
+  with its form data, runs `do_engine_steps()` and serializes again, as a service must between
+  requests, with SpiffWorkflow's own `BpmnWorkflowSerializer` (SPIFF_CONFIG) and its default
+  `PythonScriptEngine` (given the diagrams' helper functions: `now`, `add_hours`, ...). The
+  workflow gets the initial data the service gives (`case_id`, `business_key`, `received_at`,
+  `first_contact_owner`, `facts`, and the start form's defaults).
+- `engine_specless` (for information): the same with the state serialized without the spec, as
+  this service stores it: the cheapest a service built on SpiffWorkflow could be.
+- `http`: `python -m api serve` in a subprocess on SQLite, driven by `requests.Session`s as the
+  right users (li.na starts and handles the agents' tasks, wang.qiang repairs).
 
-`ratio` = http / the faster of the two engine baselines. Without `--quick`: PostgreSQL too, and
-several clients at once.
+The runners alternate round by round after a warm-up; medians per lifecycle are reported, and
+`ratio` = http_ms / engine_ms. Without `--quick`: PostgreSQL too (`http_pg_ms`, `ratio_pg`),
+and several clients at once on both databases (lifecycles/s, step latency p50/p95).
+`--profile` adds pyinstrument profiles of both sides (in-process, after the timings).
 
     python -m bench.lifecycle --quick
 """
@@ -17,15 +23,15 @@ several clients at once.
 from __future__ import annotations
 
 import argparse
-import http.client
+import copy
 import json
-import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -34,255 +40,299 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import create_engine, text
 
-from api import create_app
 from engine.calendar import WorkingCalendar
-from engine.config import EngineConfig
-from engine.core import Engine
 from engine.forms import apply_defaults
 from engine.script_helpers import make_helpers
 from engine.serializer import StateSerializer
 
 from .common import (
+    FACTS,
     ROOT,
-    START,
+    STEP_NAMES,
     STEPS,
     Stopwatch,
-    directory,
+    emit,
     headers,
-    live_server,
+    headline,
     machine,
     median,
     percentile,
+    postgres_database,
+    ratio,
+    service,
+    sqlite_url,
+    start_data,
+    summary,
+    workdir,
 )
+from .server import Client, ServiceProcess
 
-POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
+Runner = Callable[[int], float]
 
 # ---- SpiffWorkflow alone
 
 
-class EngineOnly:
-    """The lifecycle with nothing but SpiffWorkflow: parse once, (de)serialize between steps."""
+def _read_form(name: str) -> dict:
+    return json.loads((ROOT / "forms" / name).read_text(encoding="utf-8"))
 
-    def __init__(self, specless: bool):
+
+class EngineOnly:
+    """The lifecycle with nothing but SpiffWorkflow: parse once, (de)serialize around each step."""
+
+    def __init__(self, specless: bool = False):
         parser = SpiffBpmnParser()
-        parser.add_bpmn_files(sorted(str(p) for p in (ROOT / "processes").glob("*.bpmn")))
-        parser.add_dmn_files(sorted(str(p) for p in (ROOT / "processes").glob("*.dmn")))
+        for path in sorted((ROOT / "processes").glob("*.bpmn")):
+            parser.add_bpmn_str(path.read_bytes(), filename=path.name)
+        for path in sorted((ROOT / "processes").glob("*.dmn")):
+            parser.add_dmn_str(path.read_bytes(), filename=path.name)
         self.spec = parser.get_spec("complaint")
         self.subprocess_specs = parser.get_subprocess_specs("complaint")
-        helpers = make_helpers(WorkingCalendar())
-        self.script_engine = PythonScriptEngine(environment=TaskDataEnvironment(helpers))
-        self.specless = specless
+        self.calendar = WorkingCalendar()
+        self.script_engine = PythonScriptEngine(environment=TaskDataEnvironment(make_helpers(self.calendar)))
         self.spiff = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
-        self.ours = StateSerializer()
-        start_form = json.loads((ROOT / "forms" / "complaint-start.schema.json").read_text(encoding="utf-8"))
-        self.start_data = apply_defaults(start_form, json.loads(json.dumps(START)))
-        self.forms: dict[str, dict] = {}
+        self.specless = StateSerializer() if specless else None
+        # The service fills in each form's defaults; the data is the same every time, so once here.
+        self.start_form = _read_form("complaint-start.schema.json")
+        self.step_data = {element: self._form_data(element, data) for element, _user, data in STEPS}
 
-    def _form(self, task) -> dict:
-        """The task's form (its defaults fill in what the user left out, as the service does)."""
-        name = task.task_spec.extensions["properties"]["formJsonSchemaFilename"]
-        if name not in self.forms:
-            self.forms[name] = json.loads((ROOT / "forms" / name).read_text(encoding="utf-8"))
-        return self.forms[name]
+    def _form_data(self, element: str, data: dict) -> dict:
+        spec = next(
+            s
+            for each in (self.spec, *self.subprocess_specs.values())
+            for name, s in each.task_specs.items()
+            if name == element
+        )
+        form = _read_form(spec.extensions["properties"]["formJsonSchemaFilename"])
+        return apply_defaults(form, copy.deepcopy(data))
+
+    def initial_data(self, n: int) -> dict[str, Any]:
+        """What `CaseService.start` gives a new workflow (the facts of a fresh customer and issue)."""
+        data = apply_defaults(self.start_form, start_data(n))
+        data.update(
+            {
+                "case_id": str(uuid.uuid4()),
+                "business_key": f"TS-{datetime.now(UTC):%Y%m%d}-{n:06d}",
+                "received_at": self.calendar.local(datetime.now(UTC)).isoformat(timespec="seconds"),
+                "first_contact_owner": "li.na",
+                "facts": dict(FACTS),
+            }
+        )
+        return data
 
     def _dump(self, workflow: BpmnWorkflow) -> str:
-        return self.ours.dump_state(workflow) if self.specless else self.spiff.serialize_json(workflow)
+        if self.specless is not None:
+            return self.specless.dump_state(workflow)
+        return self.spiff.serialize_json(workflow)
 
     def _load(self, state: str) -> BpmnWorkflow:
-        if self.specless:
-            return self.ours.load_state(state, self.spec, self.subprocess_specs, self.script_engine)
+        if self.specless is not None:
+            return self.specless.load_state(state, self.spec, self.subprocess_specs, self.script_engine)
         workflow = self.spiff.deserialize_json(state)
         workflow.script_engine = self.script_engine
         return workflow
 
-    def lifecycle(self) -> float:
+    def lifecycle(self, n: int) -> float:
         watch = Stopwatch()
         workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
-        workflow.task_tree.data.update(
-            {
-                **json.loads(json.dumps(self.start_data)),
-                "case_id": str(uuid.uuid4()),
-                "business_key": "TS-BENCH",
-                "received_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "first_contact_owner": "li.na",
-                "facts": {"repeat": False, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
-            }
-        )
+        workflow.task_tree.data.update(self.initial_data(n))
         workflow.do_engine_steps()
         state = self._dump(workflow)
-        for element, _user, data in STEPS:
+        for element, _user, _data in STEPS:
             workflow = self._load(state)
             task = next(
                 t
                 for t in workflow.get_tasks(state=TaskState.READY, manual=True)
                 if t.task_spec.name == element
             )
-            task.data.update(apply_defaults(self._form(task), json.loads(json.dumps(data))))
+            task.data.update(copy.deepcopy(self.step_data[element]))
             task.run()
             workflow.do_engine_steps()
             state = self._dump(workflow)
-        assert workflow.is_completed()
+        if not workflow.is_completed():
+            raise AssertionError("the engine-only lifecycle did not complete")
         return watch.ms
-
-
-# ---- the service over HTTP
-
-
-class OverHttp:
-    """A keep-alive HTTP client per user (the standard library's, so the client's own cost stays
-    small next to the service's)."""
-
-    def __init__(self, base_url: str):
-        self.address = urlsplit(base_url)
-        self.connections: dict[str, http.client.HTTPConnection] = {}
-        self.step_ms: list[float] = []
-
-    def _post(self, user: str, path: str, body: dict) -> dict:
-        connection = self.connections.get(user)
-        if connection is None:
-            connection = self.connections[user] = http.client.HTTPConnection(
-                self.address.hostname, self.address.port, timeout=60
-            )
-        watch = Stopwatch()
-        connection.request(
-            "POST", path, body=json.dumps(body), headers={**headers(user), "Content-Type": "application/json"}
-        )
-        response = connection.getresponse()
-        payload = response.read()
-        self.step_ms.append(watch.ms)
-        assert response.status in (200, 201), payload
-        return json.loads(payload)
-
-    def lifecycle(self) -> float:
-        watch = Stopwatch()
-        case = self._post("li.na", "/api/v1/cases", {"process": "complaint", "data": START})
-        for element, user, data in STEPS:
-            task = next(t for t in case["tasks"] if t["element_id"] == element)
-            case = self._post(user, f"/api/v1/tasks/{task['id']}/complete", {"data": data})
-        assert case["status"] == "completed", case["status"]
-        return watch.ms
-
-
-def service(database_url: str) -> Engine:
-    engine = Engine(EngineConfig(database_url=database_url), directory())
-    engine.migrate()
-    engine.deploy_folders(ROOT / "processes", ROOT / "forms")
-    return engine
-
-
-def postgres_database() -> tuple[str, callable]:
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return admin.url.set(database=name).render_as_string(hide_password=False), drop
 
 
 # ---- running
 
 
-def timed_rounds(runners: dict[str, callable], rounds: int, per_round: int) -> dict[str, list[float]]:
-    """Alternate the runners round by round, so a noisy moment hurts them all alike."""
+class Counter:
+    """Lifecycle numbers, unique across runners and threads (each gets its own customer)."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._next += 1
+            return self._next
+
+
+def alternate(runners: dict[str, Runner], rounds: int, per_round: int, counter: Counter) -> dict:
+    """Run the runners in turn, round by round, so a noisy moment hurts them all alike."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
-            times[name].extend(run() for _ in range(per_round))
+            times[name].extend(run(counter()) for _ in range(per_round))
     return times
 
 
-def concurrency(base_url: str, clients: int, seconds: float) -> dict:
-    stop = time.monotonic() + seconds
+def concurrency(base_url: str, clients: int, seconds: float, counter: Counter) -> dict[str, Any]:
+    """`clients` threads, each a user set of its own, running lifecycles for `seconds`."""
+    stop_at = time.monotonic() + seconds
     done: list[int] = []
     steps: list[float] = []
     lock = threading.Lock()
 
     def client() -> None:
-        runner = OverHttp(base_url)
-        count = 0
-        while time.monotonic() < stop:
-            runner.lifecycle()
+        runner, count = Client(base_url), 0
+        while time.monotonic() < stop_at:
+            runner.lifecycle(counter())
             count += 1
         with lock:
             done.append(count)
-            steps.extend(runner.step_ms)
+            steps.extend(ms for values in runner.step_ms.values() for ms in values)
+        runner.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     watch = Stopwatch()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = watch.ms / 1000
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return {
         "clients": clients,
-        "lifecycles_per_s": round(sum(done) / elapsed, 1),
+        "lifecycles": sum(done),
+        "lifecycles_per_s": round(sum(done) / watch.seconds, 2),
         "step_p50_ms": round(percentile(steps, 50), 1),
         "step_p95_ms": round(percentile(steps, 95), 1),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.lifecycle")
-    parser.add_argument("--quick", action="store_true", help="SQLite only, few rounds (under a minute)")
-    args = parser.parse_args()
-    rounds, per_round = (4, 5) if args.quick else (8, 10)
-    workdir = Path(os.environ.get("BENCH_DIR", "/tmp")) / f"bench-lifecycle-{uuid.uuid4().hex[:6]}"
-    workdir.mkdir(parents=True)
-    result: dict = {
-        "machine": machine(),
-        "lifecycles_per_runner": rounds * per_round,
-        "steps_per_lifecycle": 1 + len(STEPS),
-    }
+def _steps_summary(client: Client) -> dict[str, dict]:
+    return {name: summary(client.step_ms.get(name, [])) for name in STEP_NAMES}
 
-    sqlite = service(f"sqlite:///{workdir / 'bench.db'}")
-    engine_full, engine_specless = EngineOnly(specless=False), EngineOnly(specless=True)
-    with live_server(create_app(sqlite, sqlite.ctx.directory)) as url:
-        http = OverHttp(url)
-        runners = {
-            "engine": engine_full.lifecycle,
-            "engine_specless": engine_specless.lifecycle,
-            "http": http.lifecycle,
-        }
-        timed_rounds(runners, 1, 3)  # warm-up: caches, connections, JIT-less but imports and pools
-        times = timed_rounds(runners, rounds, per_round)
-        for name, values in times.items():
-            result[f"{name}_ms"] = round(median(values), 2)
-        result["http_step_p95_ms"] = round(percentile(http.step_ms, 95), 2)
+
+def measure_http(
+    database_url: str,
+    folder: Path,
+    name: str,
+    engines: dict[str, Runner],
+    args: argparse.Namespace,
+    counter: Counter,
+) -> dict[str, Any]:
+    """Engine-only and HTTP lifecycles alternated against one database; then, in full mode, load."""
+    service(database_url).close()  # migrate and deploy before the server starts
+    with ServiceProcess(database_url, folder, name=name) as url:
+        client = Client(url)
+        runners = {**engines, name: client.lifecycle}
+        alternate(runners, 1, args.warmup, counter)
+        client.step_ms.clear()
+        times = alternate(runners, args.rounds, args.per_round, counter)
+        result: dict[str, Any] = {f"{runner}_ms": round(median(times[runner]), 2) for runner in runners}
+        result[f"{name}_steps_ms"] = _steps_summary(client)
+        result["lifecycles_per_runner"] = len(times[name])
+        client.close()
         if not args.quick:
-            result["concurrency_sqlite"] = concurrency(url, clients=8, seconds=15)
-    sqlite.close()
-    baseline = min(result["engine_ms"], result["engine_specless_ms"])
-    result["ratio"] = round(result["http_ms"] / baseline, 2)
-    result["ratio_vs_spiff_serializer"] = round(result["http_ms"] / result["engine_ms"], 2)
+            result["concurrency"] = concurrency(url, args.clients, args.seconds, counter)
+    return result
 
+
+# ---- profiles (in-process, after the timings)
+
+
+class InProcessClient(Client):
+    """The same calls through Flask's test client, so a profiler in this thread sees the service."""
+
+    def __init__(self, app):
+        super().__init__("")
+        self.test_client = app.test_client()
+
+    def post(self, user: str, path: str, body: dict[str, Any], label: str) -> dict[str, Any]:
+        response = self.test_client.post(path, json=body, headers=headers(user))
+        if response.status_code not in (200, 201):
+            raise AssertionError(f"{label}: HTTP {response.status_code}: {response.get_data(as_text=True)}")
+        return response.get_json()
+
+
+def profile_both(folder: Path, engine: EngineOnly, count: int, counter: Counter) -> dict[str, Any]:
+    from api import create_app
+
+    from .profiling import hotspots, print_hotspots, profile, save_tree
+
+    built = service(sqlite_url(folder, "profile"))
+    client = InProcessClient(create_app(built, built.ctx.directory))
+    reports = {}
+    for name, run in (("http_in_process", client.lifecycle), ("engine", engine.lifecycle)):
+        for _ in range(3):
+            run(counter())
+        session = profile(lambda run=run: [run(counter()) for _ in range(count)])
+        save_tree(session, folder / f"profile-{name}.txt")
+        reports[name] = hotspots(session)
+        print_hotspots(f"{name}: {count} lifecycles", reports[name])
+    built.close()
+    return reports
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.lifecycle", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="SQLite only, few lifecycles (under a minute)")
+    parser.add_argument("--rounds", type=int, help="alternation rounds (default 6 quick, 10 full)")
+    parser.add_argument("--per-round", type=int, default=5, help="lifecycles per runner per round")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up lifecycles per runner")
+    parser.add_argument("--clients", type=int, default=4, help="client threads in the concurrency run")
+    parser.add_argument("--seconds", type=float, default=20, help="length of each concurrency run")
+    parser.add_argument("--profile", action="store_true", help="also profile both sides with pyinstrument")
+    args = parser.parse_args()
+    args.rounds = args.rounds or (6 if args.quick else 10)
+    folder = workdir("lifecycle")
+    counter = Counter()
+    engine = EngineOnly()
+    specless = EngineOnly(specless=True)
+
+    result: dict[str, Any] = {"benchmark": "lifecycle", "quick": args.quick, "backend": "sqlite"}
+    result["machine"] = machine(with_postgres=not args.quick)
+    result["steps_per_lifecycle"] = len(STEP_NAMES)
+    engines = {"engine": engine.lifecycle, "engine_specless": specless.lifecycle}
+    sqlite = measure_http(sqlite_url(folder), folder, "http", engines, args, counter)
+    result.update({k: v for k, v in sqlite.items() if k != "concurrency"})
+    result["ratio"] = ratio(result["http_ms"], result["engine_ms"])
+    result["ratio_vs_specless"] = ratio(result["http_ms"], result["engine_specless_ms"])
+    result["target_ratio_met"] = result["ratio"] <= 2.0
     if not args.quick:
-        url, drop = postgres_database()
+        result["backend"] = "sqlite+postgresql"
+        result["concurrency_sqlite"] = sqlite["concurrency"]
+        url, drop = postgres_database("bench_lifecycle")
         try:
-            pg = service(url)
-            with live_server(create_app(pg, pg.ctx.directory)) as base:
-                http_pg = OverHttp(base)
-                runners = {"engine_specless": engine_specless.lifecycle, "http_pg": http_pg.lifecycle}
-                timed_rounds(runners, 1, 3)
-                times = timed_rounds(runners, rounds, per_round)
-                result["http_pg_ms"] = round(median(times["http_pg"]), 2)
-                result["engine_specless_pg_run_ms"] = round(median(times["engine_specless"]), 2)
-                result["ratio_pg"] = round(
-                    result["http_pg_ms"] / min(result["engine_specless_pg_run_ms"], baseline), 2
-                )
-                result["concurrency_postgresql"] = concurrency(base, clients=8, seconds=15)
-            pg.close()
+            pg = measure_http(url, folder, "http_pg", {"engine": engine.lifecycle}, args, counter)
         finally:
             drop()
-    print(json.dumps(result, ensure_ascii=False))
+        result["engine_ms_pg_run"] = pg["engine_ms"]
+        result["http_pg_ms"] = pg["http_pg_ms"]
+        result["http_pg_steps_ms"] = pg["http_pg_steps_ms"]
+        result["ratio_pg"] = ratio(pg["http_pg_ms"], pg["engine_ms"])
+        result["target_ratio_pg_met"] = result["ratio_pg"] <= 2.5
+        result["concurrency_postgresql"] = pg["concurrency"]
+    if args.profile:
+        result["profile"] = profile_both(folder, engine, 30, counter)
+    result["files"] = str(folder)
+    lines = {
+        "lifecycle, SpiffWorkflow alone": f"{result['engine_ms']} ms (spec-less state: {result['engine_specless_ms']} ms)",
+        "lifecycle over HTTP, SQLite": f"{result['http_ms']} ms, ratio {result['ratio']} (target <= 2.0)",
+    }
+    if not args.quick:
+        lines["lifecycle over HTTP, PostgreSQL"] = (
+            f"{result['http_pg_ms']} ms, ratio {result['ratio_pg']} (target <= 2.5)"
+        )
+        for backend in ("sqlite", "postgresql"):
+            load = result[f"concurrency_{backend}"]
+            lines[f"{load['clients']} clients, {backend}"] = (
+                f"{load['lifecycles_per_s']} lifecycles/s, step p95 {load['step_p95_ms']} ms"
+            )
+    headline(lines)
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -182,6 +182,9 @@ def deploy(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SpiffWorkflow logs every task state change at INFO: several lines per step, a real cost
+    # under load and noise in the log. Its warnings and errors still come through.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     try:
         return {"serve": serve, "worker": worker, "deploy": deploy}[args.command](args)

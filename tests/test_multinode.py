@@ -193,7 +193,7 @@ def test_two_hundred_parallel_starts_across_nodes_make_two_hundred_cases(cluster
     assert _count(database_url, "SELECT count(*) FROM human_tasks WHERE status = 'open'") == 200
 
 
-def test_three_worker_processes_fire_each_due_timer_once(cluster, database_url, directory):
+def test_three_worker_processes_fire_each_due_timer_once(cluster, database_url, directory, tmp_path):
     seeding = Engine(EngineConfig(database_url=database_url), directory)
     with time_machine.travel(datetime.now(UTC) - timedelta(hours=25), tick=True):
         for i in range(60):
@@ -218,6 +218,10 @@ def test_three_worker_processes_fire_each_due_timer_once(cluster, database_url, 
     )
     assert fired_cases == 60 and per_case == 1
     assert _count(database_url, "SELECT count(*) FROM escalations WHERE clock = 'acknowledge'") == 60
+    # The workers log what they do, but not SpiffWorkflow's line per task state change.
+    logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(3)]
+    assert all("Timer worker running" in log for log in logs)
+    assert not any("spiff.task" in log for log in logs)
 
 
 def test_a_node_killed_under_load_leaves_every_acknowledged_case_whole(cluster, database_url):

@@ -97,16 +97,19 @@ def apply_act(
     actor: Actor | str,
     now: datetime,
     directory: Directory | None = None,
+    open_rows: list[HumanTask] | None = None,
 ) -> list[HumanTask]:
     """Bring the case row, its open tasks, timers and audit trail in line with the workflow.
 
+    `open_rows` are the case's open task rows when the caller has already read them (the timer
+    worker reads a whole batch's at once); otherwise they are queried here.
     Returns the case's open tasks, oldest first (so the caller need not query them again).
     """
     with session.no_autoflush:
-        return _apply_act(session, case, runtime, actor, now, directory)
+        return _apply_act(session, case, runtime, actor, now, directory, open_rows)
 
 
-def _apply_act(session, case, runtime, actor, now, directory) -> list[HumanTask]:
+def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list[HumanTask]:
     log = runtime.log
     case.state = runtime.dump()
     data = dict(case.data or {})
@@ -130,7 +133,7 @@ def _apply_act(session, case, runtime, actor, now, directory) -> list[HumanTask]
         session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))
         add_event(session, case.id, now, actor, "sla_breached", None, {"clock": clock})
 
-    open_tasks = _sync_tasks(session, case, runtime, actor, now, directory)
+    open_tasks = _sync_tasks(session, case, runtime, actor, now, directory, open_rows)
 
     timers = runtime.pending_timers()
     case.timers = [{"name": t["name"], "due_at": t["due_at"].isoformat()} for t in timers]
@@ -175,17 +178,28 @@ def _due_from_data(meta, task) -> datetime | None:
     return due.astimezone(UTC) if due is not None and due.tzinfo is not None else None
 
 
+def open_task_rows(session: Session, case_ids: list[str]) -> dict[str, list[HumanTask]]:
+    """The open task rows of the given cases, by case id, in one query."""
+    rows: dict[str, list[HumanTask]] = {case_id: [] for case_id in case_ids}
+    query = select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
+    for row in session.execute(query).scalars():
+        rows[row.case_id].append(row)
+    return rows
+
+
 def _sync_tasks(
-    session: Session, case: Case, runtime: CaseRuntime, actor, now: datetime, directory: Directory | None
+    session: Session,
+    case: Case,
+    runtime: CaseRuntime,
+    actor,
+    now: datetime,
+    directory: Directory | None,
+    rows: list[HumanTask] | None,
 ) -> list[HumanTask]:
+    if rows is None:
+        rows = open_task_rows(session, [case.id])[case.id]
     # Rows the current act already closed (status changed in memory, not yet flushed) are skipped.
-    open_rows = {
-        row.id: row
-        for row in session.execute(
-            select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
-        ).scalars()
-        if row.status == "open"
-    }
+    open_rows = {row.id: row for row in rows if row.status == "open"}
     rank = 0 if case.priority == "urgent" else 1
     ready = runtime.ready_user_tasks()
     ready_ids = set()

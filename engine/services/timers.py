@@ -15,19 +15,18 @@ import threading
 from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ..calendar import utc_now
 from ..identity import SYSTEM
 from ..metrics import Metrics
-from ..projection import add_event, apply_act, schedule_retry
+from ..projection import add_event, apply_act, open_task_rows, schedule_retry
 from ..runtime import CaseRuntime
-from ..store.models import Case
+from ..store.models import LIVE_CASE, Case, HumanTask
 from .common import EngineContext
 
 log = logging.getLogger(__name__)
 
-DUE_STATUSES = ("running", "error")
 BATCH = 100
 # Cases claimed and fired in one transaction.
 CLAIM = 20
@@ -47,7 +46,7 @@ class TimerService:
             return list(
                 uow.session.execute(
                     select(Case.id)
-                    .where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
+                    .where(Case.next_timer_at <= now, text(LIVE_CASE))
                     .order_by(Case.next_timer_at)
                     .limit(limit)
                 ).scalars()
@@ -55,9 +54,7 @@ class TimerService:
 
     def next_due(self) -> datetime | None:
         with self.ctx.db.unit_of_work(write=False) as uow:
-            return uow.session.execute(
-                select(func.min(Case.next_timer_at)).where(Case.status.in_(DUE_STATUSES))
-            ).scalar()
+            return uow.session.execute(select(func.min(Case.next_timer_at)).where(text(LIVE_CASE))).scalar()
 
     def fire_due(self, limit: int = BATCH) -> int:
         """Fire the timers of up to `limit` due cases, a claimed batch per transaction.
@@ -83,9 +80,12 @@ class TimerService:
         observed: list[tuple[CaseRuntime, datetime]] = []
         try:
             with self.ctx.db.unit_of_work(write=True) as uow:
-                for case in self._claim(uow.session, size):
+                cases = self._claim(uow.session, size)
+                open_rows = open_task_rows(uow.session, [case.id for case in cases])
+                for case in cases:
                     claimed.append(case.id)
-                    observed.append((self._fire_case(uow.session, case, utc_now()), utc_now()))
+                    runtime = self._fire_case(uow.session, case, utc_now(), open_rows[case.id])
+                    observed.append((runtime, utc_now()))
         except Exception:
             log.warning("a case failed in a batch of %d; firing them one by one", len(claimed))
             return sum(self._fire_one(case_id) for case_id in claimed)
@@ -95,7 +95,7 @@ class TimerService:
 
     def _claim(self, session, size: int, case_id: str | None = None) -> list[Case]:
         now = utc_now()
-        query = select(Case).where(Case.next_timer_at <= now, Case.status.in_(DUE_STATUSES))
+        query = select(Case).where(Case.next_timer_at <= now, text(LIVE_CASE))
         if case_id is not None:
             query = query.where(Case.id == case_id)
         query = query.order_by(Case.next_timer_at).limit(size)
@@ -120,7 +120,9 @@ class TimerService:
         self._observe(runtime, utc_now())
         return 1
 
-    def _fire_case(self, session, case: Case, now: datetime) -> CaseRuntime:
+    def _fire_case(
+        self, session, case: Case, now: datetime, open_rows: list[HumanTask] | None = None
+    ) -> CaseRuntime:
         runtime = self.ctx.runtime_of(session, case)
         if case.status == "error":
             add_event(
@@ -128,7 +130,7 @@ class TimerService:
             )
             runtime.retry()
         runtime.fire_timers()
-        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory)
+        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory, open_rows)
         return runtime
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:

@@ -26,7 +26,5 @@ def test_due_timers_are_indexed_for_live_cases_only(engine):
     assert "ix_case_next_timer" not in indexes
     due = indexes["ix_case_due_timer"]
     assert due["column_names"] == ["next_timer_at"]
-    predicate = (due.get("dialect_options") or {}).get(
-        f"{engine.db.write_engine.dialect.name}_where", ""
-    )
+    predicate = (due.get("dialect_options") or {}).get(f"{engine.db.write_engine.dialect.name}_where", "")
     assert "running" in str(predicate) and "error" in str(predicate)

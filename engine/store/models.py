@@ -62,7 +62,6 @@ class ProcessDefinition(Base):
     spec: Mapped[str] = mapped_column(Text)
 
 
-
 class Case(Base):
     """A running or finished complaint (a process instance)."""
 

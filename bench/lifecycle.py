@@ -260,7 +260,7 @@ class InProcessClient(Client):
 def profile_both(folder: Path, engine: EngineOnly, count: int, counter: Counter) -> dict[str, Any]:
     from api import create_app
 
-    from .profiling import hotspots, print_hotspots, profile, save_tree
+    from .profiling import report
 
     built = service(sqlite_url(folder, "profile"))
     client = InProcessClient(create_app(built, built.ctx.directory))
@@ -268,10 +268,8 @@ def profile_both(folder: Path, engine: EngineOnly, count: int, counter: Counter)
     for name, run in (("http_in_process", client.lifecycle), ("engine", engine.lifecycle)):
         for _ in range(3):
             run(counter())
-        session = profile(lambda run=run: [run(counter()) for _ in range(count)])
-        save_tree(session, folder / f"profile-{name}.txt")
-        reports[name] = hotspots(session)
-        print_hotspots(f"{name}: {count} lifecycles", reports[name])
+        work = lambda run=run: [run(counter()) for _ in range(count)]  # noqa: E731
+        reports[name] = report(work, folder, name, f"{name}: {count} lifecycles")
     built.close()
     return reports
 

@@ -117,16 +117,14 @@ def summarise(measured: dict[str, Any], cycles: int) -> dict[str, Any]:
 
 def profile_steps(engine: Engine, cycles: int, folder, count: int) -> dict[str, Any]:
     """pyinstrument over `count` repair steps on long cases, and on fresh ones."""
-    from .profiling import hotspots, print_hotspots, profile, save_tree
+    from .profiling import report
 
     cases = Cases(engine)
     reports = {}
     for kind, cycles_ in (("long", cycles), ("fresh", 0)):
         ready = [cases.at_repair(cycles_) for _ in range(count)]
-        session = profile(lambda ready=ready: [cases.complete(c, MEASURED[0]) for c in ready])
-        save_tree(session, folder / f"profile-{kind}-step.txt")
-        reports[kind] = hotspots(session)
-        print_hotspots(f"repair step on {kind} cases ({count})", reports[kind])
+        work = lambda ready=ready: [cases.complete(c, MEASURED[0]) for c in ready]  # noqa: E731
+        reports[kind] = report(work, folder, f"{kind}-step", f"repair step on {kind} cases ({count})")
     return reports
 
 

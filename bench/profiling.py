@@ -109,3 +109,12 @@ def print_hotspots(title: str, report: dict[str, Any]) -> None:
         print(f"  -- {key}")
         for name, share in report.get(key, []):
             print(f"    {share:5.1f}%  {name}")
+
+
+def report(work: Callable[[], Any], folder: Path, name: str, title: str) -> dict[str, Any]:
+    """Profile `work`, write its tree to `folder/profile-<name>.txt`, print and return its hot spots."""
+    session = profile(work)
+    save_tree(session, folder / f"profile-{name}.txt")
+    spots = hotspots(session)
+    print_hotspots(title, spots)
+    return spots

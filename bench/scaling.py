@@ -194,7 +194,7 @@ def profile_large(url: str, folder: Path, calls: int) -> dict[str, Any]:
     from api import create_app
 
     from .lifecycle import InProcessClient
-    from .profiling import hotspots, print_hotspots, profile, save_tree
+    from .profiling import report
 
     engine = service(url)
     client = InProcessClient(create_app(engine, engine.ctx.directory))
@@ -207,10 +207,7 @@ def profile_large(url: str, folder: Path, calls: int) -> dict[str, Any]:
     work = {label: partial(inbox, user) for label, user in INBOXES.items()}
     work["lifecycle"] = lambda: [client.lifecycle(10_000 + n) for n in range(calls // 5)]
     for name, run in work.items():
-        session = profile(run)
-        save_tree(session, folder / f"profile-{name}.txt")
-        reports[name] = hotspots(session)
-        print_hotspots(f"{name} at the largest size", reports[name])
+        reports[name] = report(run, folder, name, f"{name} at the largest size")
     engine.close()
     return reports
 

@@ -203,7 +203,7 @@ def targets(run: dict[str, Any]) -> dict[str, bool]:
 
 def profile_fire(folder: Path, count: int) -> dict[str, Any]:
     """`TimerService.fire_due` in this thread on `count` due cases (SQLite), profiled."""
-    from .profiling import hotspots, print_hotspots, profile, save_tree
+    from .profiling import report
 
     engine = service(sqlite_url(folder, "profile"))
     template = capture_template(engine)
@@ -213,12 +213,9 @@ def profile_fire(folder: Path, count: int) -> dict[str, Any]:
         while engine.timers.fire_due():
             pass
 
-    session = profile(fire_all)
-    save_tree(session, folder / "profile-fire_due.txt")
-    report = hotspots(session)
-    print_hotspots(f"fire_due, {count} due cases, SQLite", report)
+    spots = report(fire_all, folder, "fire_due", f"fire_due, {count} due cases, SQLite")
     engine.close()
-    return report
+    return spots
 
 
 def main() -> None:

@@ -81,6 +81,8 @@ class TimerService:
         try:
             with self.ctx.db.unit_of_work(write=True) as uow:
                 cases = self._claim(uow.session, size)
+                if not cases:
+                    return 0
                 open_rows = open_task_rows(uow.session, [case.id for case in cases])
                 for case in cases:
                     claimed.append(case.id)

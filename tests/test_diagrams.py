@@ -104,6 +104,30 @@ def test_layout_is_tidy_nodes_sit_in_their_lanes_and_do_not_overlap(path):
 
 
 @pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_labels_cover_no_other_element_or_label(path):
+    """A label over a task or another label is unreadable in the modeler (bpmn-js draws both)."""
+    tree = etree.parse(str(path))
+    boxes = []  # (owner, is a label, bounds)
+    for di in tree.iterfind(".//bpmndi:BPMNShape", NS):
+        owner = tree.find(f".//bpmn:process//*[@id='{di.get('bpmnElement')}']", NS)
+        if owner is None or etree.QName(owner).localname == "lane":
+            continue
+        if etree.QName(owner).localname != "boundaryEvent":  # a boundary event sits on its host
+            boxes.append((owner.get("id"), False, _bounds(di)))
+    for di in [*tree.iterfind(".//bpmndi:BPMNShape", NS), *tree.iterfind(".//bpmndi:BPMNEdge", NS)]:
+        label = di.find("bpmndi:BPMNLabel/dc:Bounds", NS)
+        if label is not None:
+            box = tuple(float(label.get(k)) for k in ("x", "y", "width", "height"))
+            boxes.append((di.get("bpmnElement"), True, box))
+    for i, (a_id, a_label, (ax, ay, aw, ah)) in enumerate(boxes):
+        for b_id, b_label, (bx, by, bw, bh) in boxes[i + 1 :]:
+            if a_id == b_id or not (a_label or b_label):
+                continue
+            overlap = ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+            assert not overlap, f"the label of {a_id if a_label else b_id} covers {b_id if a_label else a_id}"
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
 def test_ids_and_names_are_meaningful(path):
     tree = etree.parse(str(path))
     for element in tree.iter():

@@ -10,9 +10,11 @@ cell is compiled by RestrictedPython with a stricter policy, both when a diagram
 - no names or attributes that start with `_`, nor frame/generator/code inspection attributes;
 - none of `eval`, `exec`, `open`, `getattr`, `compile`, `globals`, ... : only a small allow-list
   of builtins plus the helpers of `script_helpers`;
-- `str.format` is refused at run time (it can walk attributes); `range` is bounded and
-  exponentiation is limited (`**`, and `<<`, which is `* 2 ** n`), so one expression cannot
-  eat the machine.
+- `str.format` is refused at run time (it can walk attributes); `range` is bounded,
+  exponentiation is limited (`**`, and `<<`, which is `* 2 ** n`) and so is repeating a string
+  or list with `*` or padding and replacing text, so one expression cannot eat the machine;
+- every evaluation has a time budget (`SCRIPT_TIME_LIMIT_S`): nested loops that would run for
+  hours stop with an error on the case instead of holding its lock.
 
 Case data is only ever data: it is handed to the code as variables, never compiled.
 Compiled code is cached by source text, which also makes repeated evaluation cheap.
@@ -24,7 +26,10 @@ import ast
 import builtins
 import operator
 import re
+import sys
+import time
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from types import CodeType, ModuleType
 from typing import Any
@@ -74,8 +79,13 @@ FORBIDDEN_NAMES = frozenset(
 )
 
 MAX_POWER_RESULT_BITS = 4096
-# Operators whose result can grow exponentially with the right operand: each runs through a guard.
-BOUNDED_OPERATORS = {ast.Pow: "_safe_pow_", ast.LShift: "_safe_lshift_"}
+# The longest string or list `*` may build ("-" * 20 is fine; [0] * 10 ** 9 is not).
+MAX_REPEATED_ITEMS = 1_000_000
+# Operators whose result can grow far beyond their operands: each runs through a guard.
+BOUNDED_OPERATORS = {ast.Pow: "_safe_pow_", ast.LShift: "_safe_lshift_", ast.Mult: "_safe_mul_"}
+# Wall-clock budget of one evaluation (a script, a condition, a DMN cell). Ours take microseconds.
+SCRIPT_TIME_LIMIT_S = 1.0
+SCRIPT_FILENAME = "<script>"
 
 # RestrictedPython warns at compile time about print without `printed`; scripts may print freely.
 warnings.filterwarnings("ignore", category=SyntaxWarning, module="RestrictedPython.compile")
@@ -153,10 +163,91 @@ def _safe_lshift(value, shift):
     return value << shift
 
 
+def _safe_mul(left, right):
+    for sequence, times in ((left, right), (right, left)):
+        if (
+            isinstance(sequence, str | bytes | list | tuple)
+            and isinstance(times, int)
+            and len(sequence) * times > MAX_REPEATED_ITEMS
+        ):
+            raise ValueError("the result of * would be too large")
+    return left * right
+
+
+def _bounded_length(length: int) -> None:
+    if length > MAX_REPEATED_ITEMS:
+        raise ValueError("the resulting string would be too large")
+
+
+def _bounded_text_method(text: str | bytes, name: str, method: Callable) -> Callable:
+    """The string methods that can build far more than they are given, checked before they run."""
+
+    def padded(width, *args):
+        if isinstance(width, int):
+            _bounded_length(width)
+        return method(width, *args)
+
+    def replaced(old, new, count=-1):
+        if isinstance(old, str | bytes) and isinstance(new, str | bytes):
+            hits = text.count(old) if old else len(text) + 1
+            hits = hits if count < 0 else min(hits, count)
+            _bounded_length(len(text) + hits * max(0, len(new) - len(old)))
+        return method(old, new, count)
+
+    def expanded(tabsize=8):
+        if isinstance(tabsize, int):
+            _bounded_length(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * tabsize)
+        return method(tabsize)
+
+    return {"replace": replaced, "expandtabs": expanded}.get(name, padded)
+
+
+_GROWING_TEXT_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "replace", "expandtabs"})
+
+
+def _getattr(obj, name, *default):
+    value = safer_getattr(obj, name, *default)
+    if name in _GROWING_TEXT_METHODS:
+        if isinstance(obj, str | bytes):
+            return _bounded_text_method(obj, name, value)
+        if obj in (str, bytes):  # the unbound method: str.center("x", n)
+            return lambda text, *args: _bounded_text_method(text, name, getattr(text, name))(*args)
+    return value
+
+
+class ScriptTimeLimit(RuntimeError):
+    """A script or expression ran past its time budget."""
+
+
+def run_within_time_limit(run: Callable[[], Any]) -> Any:
+    """Run sandboxed code, stopping it once it has run for `SCRIPT_TIME_LIMIT_S`.
+
+    A trace function sees every line (and loop iteration) of code compiled here, and nothing
+    else: helpers and library code run untraced at full speed.
+    """
+    limit = SCRIPT_TIME_LIMIT_S
+    deadline = time.monotonic() + limit
+
+    def on_line(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise ScriptTimeLimit(f"the script ran longer than {limit:g} s and was stopped")
+        return on_line
+
+    def on_call(frame, event, arg):
+        return on_line if frame.f_code.co_filename == SCRIPT_FILENAME else None
+
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        return run()
+    finally:
+        sys.settrace(previous)
+
+
 _INPLACE_OPERATORS = {
     "+=": operator.iadd,
     "-=": operator.isub,
-    "*=": operator.imul,
+    "*=": _safe_mul,
     "/=": operator.itruediv,
     "//=": operator.ifloordiv,
     "%=": operator.imod,
@@ -225,7 +316,7 @@ SAFE_BUILTINS: dict[str, Any] = {
 
 GUARDS: dict[str, Any] = {
     "__builtins__": SAFE_BUILTINS,
-    "_getattr_": safer_getattr,
+    "_getattr_": _getattr,
     "_getitem_": operator.getitem,
     "_getiter_": iter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
@@ -236,6 +327,7 @@ GUARDS: dict[str, Any] = {
     "_apply_": _apply,
     "_safe_pow_": _safe_pow,
     "_safe_lshift_": _safe_lshift,
+    "_safe_mul_": _safe_mul,
 }
 
 
@@ -243,7 +335,7 @@ GUARDS: dict[str, Any] = {
 def compile_code(source: str, mode: str = "exec") -> CodeType:
     """Compile a script (`exec`) or an expression (`eval`) under the policy, or raise ScriptRejected."""
     try:
-        return compile_restricted(source, filename="<script>", mode=mode, policy=ScriptPolicy)
+        return compile_restricted(source, filename=SCRIPT_FILENAME, mode=mode, policy=ScriptPolicy)
     except SyntaxError as error:
         messages = list(error.args[0]) if isinstance(error.args[0], tuple) else [str(error)]
         match = re.match(r"Line (\d+):", messages[0])
@@ -282,12 +374,13 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def evaluate(self, expression: str, context: dict, external_context: dict | None = None):
         code = compile_code(expression.strip(), "eval")
-        return eval(code, self._namespace(context, external_context))
+        namespace = self._namespace(context, external_context)
+        return run_within_time_limit(lambda: eval(code, namespace))
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         code = compile_code(script, "exec")
         namespace = self._namespace(context, external_context)
-        exec(code, namespace)
+        run_within_time_limit(lambda: exec(code, namespace))
         external = external_context or {}
         for key in [k for k in context if k not in namespace]:
             del context[key]

@@ -14,13 +14,23 @@ from __future__ import annotations
 import builtins
 import io
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 import pytest
 
+from engine import sandbox
 from engine.calendar import WorkingCalendar
-from engine.sandbox import GUARDS, SAFE_BUILTINS, SandboxEnvironment, ScriptRejected, check_code
+from engine.sandbox import (
+    GUARDS,
+    SAFE_BUILTINS,
+    SandboxEnvironment,
+    ScriptRejected,
+    ScriptTimeLimit,
+    check_code,
+)
 from engine.script_helpers import make_helpers
 
 from .support import auth, start_data
@@ -337,6 +347,8 @@ FORMAT_ERROR = r"Using the format\*\(\) methods of `str` is not safe"
 POW_ERROR = r"the result of \*\* would be too large"
 SHIFT_ERROR = r"the result of << would be too large"
 RANGE_ERROR = r"in RestrictedPython we only allow 1000 elements in a range"
+MUL_ERROR = r"the result of \* would be too large"
+TEXT_ERROR = r"the resulting string would be too large"
 
 
 def running(id: str, mode: str, source: str, error: type[BaseException], match: str):
@@ -422,6 +434,17 @@ RUN_TIME = [
     running("range-loop", "exec", "for i in range(10 ** 9):\n    pass", ValueError, RANGE_ERROR),
     running("range-with-step", "eval", "list(range(0, 10 ** 9, 1))", ValueError, RANGE_ERROR),
     running("recursion", "exec", "def f():\n    return f()\nf()", RecursionError, "recursion"),
+    running("string-repetition", "eval", '"x" * 10 ** 9', ValueError, MUL_ERROR),
+    running("list-repetition", "eval", "[0] * 10 ** 9", ValueError, MUL_ERROR),
+    running("repetition-count-first", "eval", "10 ** 9 * [0]", ValueError, MUL_ERROR),
+    running("inplace-repetition", "exec", 'x = "ab"\nx *= 10 ** 8', ValueError, MUL_ERROR),
+    running("padding", "eval", '"ab".center(10 ** 9)', ValueError, TEXT_ERROR),
+    running("unbound-padding", "eval", 'str.ljust("", 10 ** 9)', ValueError, TEXT_ERROR),
+    running("padding-through-map", "eval", 'list(map(str.zfill, ["1"], [10 ** 9]))', ValueError, TEXT_ERROR),
+    running(
+        "replace-that-multiplies", "eval", '("x" * 9999).replace("x", "y" * 9999)', ValueError, TEXT_ERROR
+    ),
+    running("expandtabs", "eval", '"\\t".expandtabs(10 ** 9)', ValueError, TEXT_ERROR),
     # attribute writes are guarded too
     running("set-an-attribute-on-a-helper", "exec", "now.x = 1", TypeError, "attribute-less object"),
 ]
@@ -440,6 +463,8 @@ CONTROLS = [
     pytest.param("eval", "2 ** 10", 1024, id="power"),
     pytest.param("eval", "1 << 4000 > 0", True, id="left-shift"),
     pytest.param("eval", "sum(range(10))", 45, id="range"),
+    pytest.param("eval", '"-" * 3 + str(3 * 4)', "---12", id="repetition-and-multiplication"),
+    pytest.param("eval", '"7".zfill(3) + "a-b".replace("-", "+")', "007a+b", id="padding-and-replace"),
     pytest.param("eval", '"%s/%s" % (1, 2)', "1/2", id="percent-format"),
     pytest.param("eval", 'f"{12.5:>7.2f}|{now()[:2]}"', "  12.50|20", id="f-string"),
     pytest.param(
@@ -455,6 +480,47 @@ def test_ordinary_code_of_the_same_shapes_still_runs(env, mode, source, expected
     """The battery is not passing because everything is refused."""
     assert check_code(source, mode) == []
     assert run(env, mode, source) == expected
+
+
+NESTED_LOOPS = "n = 0\nfor a in range(999):\n    for b in range(999):\n        for c in range(999):\n            n = n + 1"
+
+
+@pytest.mark.parametrize(
+    ("mode", "source"),
+    [
+        pytest.param("exec", NESTED_LOOPS, id="nested-loops"),
+        pytest.param(
+            "eval", "sum([1 for a in range(999) for b in range(999) for c in range(999)])", id="comprehension"
+        ),
+        pytest.param(
+            "eval", "len([[0] * 999 for a in range(999) for b in range(999)])", id="growing-comprehension"
+        ),
+    ],
+)
+def test_code_that_runs_too_long_is_stopped(env, machine, monkeypatch, mode, source):
+    """A billion iterations would hold the case's lock for minutes; the time budget stops them."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    tracer_before = sys.gettrace()
+    started = time.monotonic()
+    with pytest.raises(ScriptTimeLimit, match=r"ran longer than 0\.2 s"):
+        run(env, mode, source)
+    assert time.monotonic() - started < 5
+    assert sys.gettrace() is tracer_before  # whatever traced this thread before still does
+    machine.assert_untouched()
+
+
+def test_a_script_that_runs_too_long_leaves_its_case_in_error(api, machine, monkeypatch):
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    response = upload(api, {"probe_loops.bpmn": script_task_process("probe_loops", NESTED_LOOPS)})
+    assert response.status_code == 201, response.get_json()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_loops", "data": {}})
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert case["status"] == "error"
+    assert case["error"]["element_id"] == "run_script"
+    assert "ran longer than 0.2 s" in case["error"]["message"]
+    assert "n" not in case["data"]
+    machine.assert_untouched()
 
 
 # ---- data cannot become code, nor replace the guards
@@ -474,6 +540,7 @@ GUARD_PROBES: dict[str, tuple[str, dict | tuple[type[BaseException], str]]] = {
     "_apply_": ("r = max(*[1, 2])", {"r": 2}),
     "_safe_pow_": ("r = 2 ** 10 ** 8", (ValueError, POW_ERROR)),
     "_safe_lshift_": ("r = 1 << 10 ** 10", (ValueError, SHIFT_ERROR)),
+    "_safe_mul_": ("r = 'x' * 10 ** 9", (ValueError, MUL_ERROR)),
 }
 
 PAYLOAD = "__import__('os').system('touch ' + MARKER)"

@@ -71,7 +71,8 @@ def username_problem(username: object) -> str | None:
 
 def _identity_key(username: str) -> str:
     """Usernames that differ only in case or Unicode compatibility form name the same person."""
-    return unicodedata.normalize("NFKC", username).casefold()
+    upper = unicodedata.normalize("NFKC", username).upper()  # 'ı' and 'i' both upper-case to 'I'
+    return unicodedata.normalize("NFKC", upper).casefold()
 
 
 def _digest(token: str) -> str:

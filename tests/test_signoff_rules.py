@@ -30,7 +30,7 @@ from engine.core import Engine
 from engine.identity import USERNAME_MAX_LENGTH, Directory, UsersFileError, username_problem
 from engine.signoff import MAX_AMOUNT
 
-from .flows import apply, register
+from .flows import APPLICATION, apply, register
 from .support import ServiceClient, start_data
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -515,3 +515,19 @@ def test_claiming_a_task_you_already_hold_records_nothing(api):
         response = claim(api, task, "wang.qiang")
         assert response.status_code == 200 and response.get_json()["assignee"] == "wang.qiang"
     assert api.event_types(case["id"]).count("task_claimed") == 1
+
+
+@given(days_after=st.integers(min_value=1, max_value=3650))
+@example(days_after=1)
+@HYPOTHESIS
+def test_an_application_dated_after_receipt_is_refused(api, days_after):
+    data = start_data(request="refund", customer={"id": customer()}, product={"purchase_date": "2026-11-18"})
+    case = register(api, api.start(data))
+    later = (TODAY + timedelta(days=days_after)).date().isoformat()
+    with time_machine.travel(TODAY + timedelta(days=days_after), tick=True):
+        form = {**APPLICATION, "remedy": "refund", "purchase_date": later}
+        refused = api.complete(case, "fill_application", "zhao.min", form, expect=422).get_json()
+        assert "purchase_date" in refused["errors"]
+        assert api.open_elements(api.case(case["id"])) == ["fill_application"]
+        case = apply(api, case, remedy="refund", purchase_date=TODAY.date().isoformat())  # the day of receipt
+    assert case["data"]["days_since_sale"] == 0

@@ -179,6 +179,9 @@ class TaskService:
                 raise Conflict("the task is no longer open")
             meta = definition.meta(meta_task.task_spec)
             task_data = meta_task.data
+            errors = date_order_errors(form, data, task_data)
+            if errors:
+                raise ValidationFailed("the data does not match the task's form", errors)
             check_payment(data, task_data)
             if row.is_approval:
                 applicant = task_data.get(meta.applicant_field)
@@ -223,6 +226,25 @@ class TaskService:
         if row.status != "open":
             raise Conflict(f"the task is already {row.status}")
         return row
+
+
+def date_order_errors(
+    form: dict | None, data: dict[str, Any], task_data: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Dates a form marks `"x-not-after": "<field>"` may not be after the day of that data field.
+
+    JSON Schema cannot compare one value with another, so the form names the bound and the engine
+    checks it: the application's purchase date may not be after the complaint's `received_at`.
+    """
+    errors: dict[str, list[str]] = {}
+    properties = form.get("properties") if isinstance(form, dict) else None
+    for name, schema in (properties or {}).items():
+        bound_field = schema.get("x-not-after") if isinstance(schema, dict) else None
+        value, bound = data.get(name), task_data.get(bound_field) if isinstance(bound_field, str) else None
+        # ISO 8601 dates compare as text; a moment's first ten characters are its local date.
+        if isinstance(value, str) and isinstance(bound, str) and value[:10] > bound[:10]:
+            errors[name] = [f"is after the day of {bound_field} ({bound[:10]})"]
+    return errors
 
 
 def _definition_id(session, row: HumanTask) -> int:

@@ -6,6 +6,7 @@ from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
 from engine.services.cases import CASE_STATUSES
 from engine.services.common import MAX_PER_PAGE
+from engine.signoff import DECISIONS, MAX_AMOUNT
 
 
 class StrictSchema(Schema):
@@ -17,7 +18,6 @@ class StrictSchema(Schema):
 
 # ---- shared
 MAX_PAGE = 1_000_000
-MAX_AMOUNT = 1_000_000_000  # CNY; amounts are stored as NUMERIC(14, 2)
 
 
 class PageArgs(Schema):
@@ -228,7 +228,7 @@ class ApprovalPageSchema(PageSchema):
 
 
 class DecisionSchema(StrictSchema):
-    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     comment = fields.String(validate=validate.Length(max=4000))
     approved_amount = fields.Float(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
 

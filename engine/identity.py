@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,33 @@ class UsersFileError(ValueError):
     pass
 
 
+# Usernames are stored in columns of 100 characters (assignee, approver, applicant, actor …).
+USERNAME_MAX_LENGTH = 100
+
+
+def username_problem(username: object) -> str | None:
+    """Why a username cannot be an identity here, or None when it can.
+
+    Every record compares usernames whole, so a username must fit the store untruncated and be
+    written one way only: no spaces, control or invisible characters, and in Unicode NFC form.
+    """
+    if not isinstance(username, str) or not username:
+        return "must be a non-empty text"
+    if len(username) > USERNAME_MAX_LENGTH:
+        return f"is longer than {USERNAME_MAX_LENGTH} characters"
+    if any(unicodedata.category(c)[0] in "CZ" for c in username):
+        return "contains a space, control or invisible character"
+    if unicodedata.normalize("NFC", username) != username:
+        return "is not in Unicode NFC form"
+    return None
+
+
+def _identity_key(username: str) -> str:
+    """Usernames that differ only in case or Unicode compatibility form name the same person."""
+    upper = unicodedata.normalize("NFKC", username).upper()  # 'ı' and 'i' both upper-case to 'I'
+    return unicodedata.normalize("NFKC", upper).casefold()
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -57,9 +85,18 @@ class Directory:
     def __init__(self, users: list[tuple[Actor, str]]):
         self._by_digest: dict[str, Actor] = {}
         self.users: dict[str, Actor] = {}
+        by_key: dict[str, str] = {}
         for actor, digest in users:
+            problem = username_problem(actor.username)
+            if problem is not None:
+                raise UsersFileError(f"username {actor.username!r} {problem}")
             if actor.username in self.users:
                 raise UsersFileError(f"user {actor.username} is listed twice")
+            other = by_key.setdefault(_identity_key(actor.username), actor.username)
+            if other != actor.username:
+                raise UsersFileError(
+                    f"usernames {other!r} and {actor.username!r} differ only in case or Unicode form"
+                )
             if digest in self._by_digest:
                 raise UsersFileError(
                     f"users {actor.username} and {self._by_digest[digest].username} share a token"
@@ -91,7 +128,9 @@ class Directory:
                     raise UsersFileError(f"users[{index}].token_sha256 is not a sha256 hex digest")
             else:
                 raise UsersFileError(f"users[{index}] needs a token or a token_sha256")
-            actor = Actor(str(entry["username"]), frozenset(groups), entry.get("display_name"))
+            if not isinstance(entry["username"], str):
+                raise UsersFileError(f"users[{index}].username must be text")
+            actor = Actor(entry["username"], frozenset(groups), entry.get("display_name"))
             users.append((actor, digest))
         return cls(users)
 

@@ -8,7 +8,7 @@ from .support import ServiceClient
 
 APPLICATION: dict[str, Any] = {
     "remedy": "exchange",
-    "purchase_date": "2026-11-01",
+    "purchase_date": "2026-08-01",
     "same_fault_repairs": 0,
     "cumulative_repair_days": 0,
     "battery_faulty": False,

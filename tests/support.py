@@ -18,7 +18,7 @@ def auth(username: str) -> dict[str, str]:
 START_DATA: dict[str, Any] = {
     "channel": "phone",
     "customer": {"id": "C-1001", "name": "张三", "phone": "13800000000", "tier": "ordinary"},
-    "product": {"model": "EB-200", "serial": "SN123456", "purchase_date": "2026-11-01"},
+    "product": {"model": "EB-200", "serial": "SN123456", "purchase_date": "2026-08-01"},
     "problem": {"category": "product_quality", "issue_code": "EB200-BRAKE", "description": "刹车失灵"},
     "request": "repair",
     "amount_claimed": 0,

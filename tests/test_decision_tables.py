@@ -235,12 +235,14 @@ def test_company_policy_rows(decide, changes, expected_rows, options):
         ("compensation", 5000, "rule_level_medium_compensation", True, False),
         ("compensation", 2001, "rule_level_medium_compensation", True, False),
         ("compensation", 2000, "rule_level_default", False, False),
-        ("refund", 99999, "rule_level_default", False, False),
+        ("refund", 5000, "rule_level_default", False, False),
+        ("refund", 5001, "rule_level_large_amount", False, True),
+        ("exchange", 99999, "rule_level_large_amount", False, True),
         ("exchange", 0, "rule_level_default", False, False),
     ],
 )
 def test_approval_level_rows(decide, remedy, amount, row, investigate, general_manager):
-    outcome = decide("approval_levels", {"remedy": remedy, "loss_amount": amount})
+    outcome = decide("approval_levels", {"remedy": remedy, "signoff_amount": amount})
     assert rows(outcome) == [row]
     assert outcome["result"] == {"needs_investigation": investigate, "needs_general_manager": general_manager}
 

@@ -1,110 +1,26 @@
-"""Sign-offs on major-quality-incident applications.
+"""The approvers' side of sign-offs: their inbox with the application summary, and decisions.
 
-An approval task is a user task with the `approvalLevel` property. Deciding one (here, or by
-completing it as a task) follows the same rules:
-- the decision is `approve` or `reject`; a rejection needs a comment;
-- the applicant (the task data field named by `applicantField`) may never decide it;
-- every decision is stored with approver, time, level, comment and approved amount.
+The rules themselves (who may claim or decide, amounts, what is recorded) are in `engine.signoff`;
+a decision is taken by completing the approval task through the task service, so approving here
+and completing the task at `/tasks/{id}/complete` are one code path.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..errors import NotFound
 from ..identity import Actor
-from ..projection import add_event
 from ..store.models import Approval, Case, HumanTask
 from .common import EngineContext, PageRequest, paged, task_view
-
-DECISIONS = ("approve", "reject")
-
-
-# Amounts are stored as NUMERIC(14, 2).
-MAX_AMOUNT = 1_000_000_000
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if abs(value) <= MAX_AMOUNT else None
-
-
-def check_and_record_decision(
-    ctx: EngineContext,
-    session: Session,
-    actor: Actor,
-    case: Case,
-    row: HumanTask,
-    data: dict[str, Any],
-    now: datetime,
-) -> dict[str, Any]:
-    """Enforce the sign-off rules, store the decision; returns the data to complete the task with."""
-    decision = data.get("decision")
-    comment = (data.get("comment") or "").strip() if isinstance(data.get("comment"), str) else ""
-    errors: dict[str, list[str]] = {}
-    if decision not in DECISIONS:
-        errors["decision"] = ["must be approve or reject"]
-    if decision == "reject" and not comment:
-        errors["comment"] = ["a rejection needs a comment saying why"]
-    approved_amount = data.get("approved_amount")
-    if approved_amount is not None and (_number(approved_amount) is None or approved_amount < 0):
-        errors["approved_amount"] = [f"must be a number from 0 to {MAX_AMOUNT}"]
-    if errors:
-        raise ValidationFailed("the decision is incomplete", errors)
-    if row.applicant and row.applicant == actor.username:
-        raise Forbidden("the applicant may not decide their own application")
-
-    case_data = case.data or {}
-    requested = _number(case_data.get("loss_amount"))
-    if decision == "approve" and approved_amount is None:
-        approved_amount = requested
-    if decision == "reject":
-        approved_amount = None
-    level = row.approval_level
-    session.add(
-        Approval(
-            case_id=case.id,
-            task_id=row.id,
-            customer_id=case.customer_id,
-            approver=actor.username,
-            applicant=row.applicant,
-            decision=decision,
-            comment=comment or None,
-            remedy=case_data.get("remedy"),
-            requested_amount=requested,
-            approved_amount=_number(approved_amount),
-            level=level,
-            at=now,
-        )
-    )
-    add_event(
-        session,
-        case.id,
-        now,
-        actor,
-        "approval_recorded",
-        row.id,
-        {
-            "decision": decision,
-            "level": level,
-            "approved_amount": _number(approved_amount),
-            "comment": comment,
-        },
-    )
-    return {
-        **data,
-        "decision": decision,
-        "comment": comment,
-        "approved_amount": _number(approved_amount),
-    }
+from .tasks import TaskService
 
 
 def approval_view(ctx: EngineContext, approval: Approval) -> dict:
+    """One recorded decision as `GET /cases/{id}/approvals` lists it."""
     return {
         "task_id": approval.task_id,
         "approver": approval.approver,
@@ -117,7 +33,9 @@ def approval_view(ctx: EngineContext, approval: Approval) -> dict:
 
 
 class ApprovalService:
-    def __init__(self, ctx: EngineContext, tasks):
+    """Approvers' inbox and decisions; deciding goes through the task service's completion."""
+
+    def __init__(self, ctx: EngineContext, tasks: TaskService):
         self.ctx = ctx
         self.tasks = tasks
 
@@ -145,6 +63,13 @@ class ApprovalService:
                             HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(sorted(actor.groups))
                         ),
                         (HumanTask.applicant.is_(None)) | (HumanTask.applicant != actor.username),
+                        # Not a level after one the caller approved: two levels, two people.
+                        ~exists().where(
+                            Approval.case_id == HumanTask.case_id,
+                            Approval.at == HumanTask.created_at,
+                            Approval.decision == "approve",
+                            Approval.approver == actor.username,
+                        ),
                     )
                     .order_by(
                         HumanTask.priority_rank,
@@ -159,16 +84,7 @@ class ApprovalService:
         case = session.get(Case, row.case_id)
         data = case.data or {}
         view = task_view(self.ctx, row)
-        earlier = session.execute(
-            select(Approval, Case.business_key)
-            .join(Case, Case.id == Approval.case_id)
-            .where(
-                Approval.customer_id == case.customer_id,
-                Approval.case_id != case.id,
-                Approval.remedy == "compensation",
-            )
-            .order_by(Approval.at)
-        ).all()
+        earlier = self._earlier_claims(session, case)
         view["application"] = {
             "case_id": case.id,
             "business_key": case.business_key,
@@ -180,19 +96,44 @@ class ApprovalService:
             "eligible_remedies": data.get("eligible_remedies"),
             "legal_remedies": data.get("legal_remedies"),
             "investigation": data.get("investigation_findings"),
-            "earlier_compensation_claims": [
-                {
-                    "case_id": a.case_id,
-                    "business_key": business_key,
-                    "decision": a.decision,
-                    "requested_amount": a.requested_amount,
-                    "approved_amount": a.approved_amount,
-                    "at": self.ctx.local(a.at),
-                }
-                for a, business_key in earlier
-            ],
+            "earlier_compensation_claims": earlier,
         }
         return view
+
+    def _earlier_claims(self, session: Session, case: Case) -> list[dict[str, Any]]:
+        """The customer's compensation claims on cases received before this one, one per case.
+
+        Each shows the claim's latest decision (a two-level sign-off is one claim, not two).
+        """
+        if case.customer_id is None:
+            return []
+        rows = session.execute(
+            select(Approval, Case.business_key)
+            .join(Case, Case.id == Approval.case_id)
+            .where(
+                Approval.customer_id == case.customer_id,
+                Approval.case_id != case.id,
+                Approval.remedy == "compensation",
+                Case.created_at < case.created_at,
+            )
+            .order_by(Approval.at, Approval.id)
+        ).all()
+        latest: dict[str, tuple[Approval, str]] = {}
+        for approval, business_key in rows:
+            latest.pop(approval.case_id, None)  # re-inserted: ordered by each case's latest decision
+            latest[approval.case_id] = (approval, business_key)
+        return [
+            {
+                "case_id": approval.case_id,
+                "business_key": business_key,
+                "decision": approval.decision,
+                "level": approval.level,
+                "requested_amount": approval.requested_amount,
+                "approved_amount": approval.approved_amount,
+                "at": self.ctx.local(approval.at).isoformat(),
+            }
+            for approval, business_key in latest.values()
+        ]
 
     def decide(
         self,
@@ -202,6 +143,7 @@ class ApprovalService:
         comment: str | None,
         approved_amount: float | None,
     ) -> dict:
+        """Approve or reject: completes the approval task under the sign-off rules."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = uow.session.get(HumanTask, task_id)
             if row is None or not row.is_approval:

@@ -98,6 +98,14 @@ class CaseService:
                 if errors:
                     raise ValidationFailed("the case data does not match the start form", errors)
             now = utc_now()
+            # DOMAIN §6: 三包 days are counted to the day of receipt; a purchase after it is invalid.
+            product = data.get("product") if isinstance(data.get("product"), dict) else {}
+            purchased = product.get("purchase_date")
+            if isinstance(purchased, str) and purchased > self.ctx.local(now).date().isoformat():
+                raise ValidationFailed(
+                    "the case data does not match the start form",
+                    {"product.purchase_date": ["is after the day the complaint is received"]},
+                )
             if business_key:
                 self._check_business_key_free(session, process_key, business_key)
             else:

@@ -3,10 +3,12 @@
 Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same rules:
 - see a task: its assignee, members of its candidate group, supervisors and admins; an inbox
   lists the open tasks assigned to me and the unclaimed ones of my groups;
-- claim: a member of the candidate group, while nobody else holds it;
+- claim: a member of the candidate group, while nobody else holds it (claiming a task you hold
+  changes and records nothing); approval tasks add the sign-off rules of `engine.signoff` (the
+  applicant and earlier levels' approvers may not claim);
 - unclaim: its assignee, or a supervisor;
 - complete: its assignee or, while unclaimed, a member of its candidate group. Approval tasks
-  add the sign-off rules of `approvals`.
+  add the sign-off rules of `engine.signoff`; no task's data may pay more than was approved.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from ..forms import apply_defaults, field_errors
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
+from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
-from .approvals import check_and_record_decision
 from .common import EngineContext, PageRequest, acting, case_view, paged, task_view
 
 OVERSEERS = ("supervisors", "admins")
@@ -108,6 +110,10 @@ class TaskService:
             row = self._open_row(uow.session, task_id)
             if row.candidate_group not in actor.groups:
                 raise Forbidden(f"the task is for the group {row.candidate_group}")
+            if row.assignee == actor.username:
+                return task_view(self.ctx, row)  # already mine: nothing happens, nothing to record
+            if row.is_approval:
+                check_may_claim(uow.session, actor, row)
             claimed = uow.session.execute(
                 update(HumanTask)
                 .where(
@@ -167,13 +173,29 @@ class TaskService:
                 if errors:
                     raise ValidationFailed("the data does not match the task's form", errors)
             now = utc_now()
-            if row.is_approval:
-                data = check_and_record_decision(self.ctx, session, actor, case, row, data, now)
             runtime = self.ctx.runtime_of(session, case)
             meta_task = runtime.ready_user_task(task_id)
             if meta_task is None:
                 raise Conflict("the task is no longer open")
-            actor_field = definition.meta(meta_task.task_spec).actor_field
+            meta = definition.meta(meta_task.task_spec)
+            task_data = meta_task.data
+            errors = date_order_errors(form, data, task_data)
+            if errors:
+                raise ValidationFailed("the data does not match the task's form", errors)
+            check_payment(data, task_data)
+            if row.is_approval:
+                applicant = task_data.get(meta.applicant_field)
+                data = check_and_record_decision(
+                    session,
+                    actor,
+                    case,
+                    row,
+                    data,
+                    task_data,
+                    applicant if isinstance(applicant, str) else row.applicant,
+                    now,
+                )
+            actor_field = meta.actor_field
             if actor_field:
                 data = {**data, actor_field: actor.username}
             try:
@@ -204,6 +226,25 @@ class TaskService:
         if row.status != "open":
             raise Conflict(f"the task is already {row.status}")
         return row
+
+
+def date_order_errors(
+    form: dict | None, data: dict[str, Any], task_data: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Dates a form marks `"x-not-after": "<field>"` may not be after the day of that data field.
+
+    JSON Schema cannot compare one value with another, so the form names the bound and the engine
+    checks it: the application's purchase date may not be after the complaint's `received_at`.
+    """
+    errors: dict[str, list[str]] = {}
+    properties = form.get("properties") if isinstance(form, dict) else None
+    for name, schema in (properties or {}).items():
+        bound_field = schema.get("x-not-after") if isinstance(schema, dict) else None
+        value, bound = data.get(name), task_data.get(bound_field) if isinstance(bound_field, str) else None
+        # ISO 8601 dates compare as text; a moment's first ten characters are its local date.
+        if isinstance(value, str) and isinstance(bound, str) and value[:10] > bound[:10]:
+            errors[name] = [f"is after the day of {bound_field} ({bound[:10]})"]
+    return errors
 
 
 def _definition_id(session, row: HumanTask) -> int:

@@ -79,7 +79,8 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
                     },
                 },
             },
-            "security": [{"bearer": []}],
+            # Either one: a bearer token, or the workbench's session cookie (+ X-CSRF-Token on changes).
+            "security": [{"bearer": []}, {"session": []}],
         },
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
     )

@@ -239,6 +239,20 @@ def test_a_session_ends_after_twelve_idle_hours_and_each_request_keeps_it_alive(
         assert uow.session.execute(text("SELECT COUNT(*) FROM web_sessions")).scalar_one() == 0
 
 
+def test_a_session_of_someone_no_longer_in_the_users_file_is_refused(web_app, engine):
+    session_id = cookie_of(sign_in(web_app.test_client(), "he.ping"))
+    fewer = Directory(
+        [
+            (user, None)
+            for name, user in web_app.extensions["complaints.directory"].users.items()
+            if name != "he.ping"
+        ]
+    )
+    client = create_app(engine, fewer, {"TESTING": True}).test_client()
+    client.set_cookie(SESSION_COOKIE, session_id)
+    assert client.get("/api/v1/me").status_code == 401
+
+
 def test_signed_out_api_calls_get_401_problems(web_app):
     client = web_app.test_client()
     for path in ("/api/v1/me", "/api/v1/cases", "/api/v1/tasks"):

@@ -14,6 +14,7 @@ import re
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
+from ..forms import pattern_problems, reference_problems
 from ..sandbox import check_code
 from .bundle import Problem, kind_of
 from .metadata import is_user_task, task_meta
@@ -46,6 +47,7 @@ def check_bundle(bundle: ParsedBundle) -> list[Problem]:
         else:
             problems += _check_dmn_code(name, tree)
     problems += _check_forms_and_groups(bundle)
+    problems += _check_form_files(bundle)
     return problems
 
 
@@ -171,16 +173,32 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
 
 
 def _check_form(bundle, spec_file, element_id, line, form_file, role) -> list[Problem]:
-    if form_file not in bundle.forms:
+    if form_file not in bundle.forms and form_file not in bundle.unreadable:
         return [Problem(spec_file, f"form file '{form_file}' is not in the deployment", element_id, line)]
-    if role == "ui":
-        return []
-    schema = bundle.forms[form_file]
-    if not isinstance(schema, dict):
-        return [Problem(form_file, "a form schema must be a JSON object")]
-    try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as error:
-        path = "/".join(str(p) for p in error.path) or "(root)"
-        return [Problem(form_file, f"not a valid JSON Schema at {path}: {error.message}")]
     return []
+
+
+def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
+    """Every JSON file that is not only a UI schema is a form schema, used by a process yet or not:
+    a valid JSON Schema, `$ref`s only inside the deployment, patterns RE2 can run."""
+    ui_only = set()
+    for process in bundle.processes:
+        for spec in [process.spec, *process.subprocess_specs.values()]:
+            for task_spec in spec.task_specs.values():
+                ui_only.update(name for name, role in form_refs_of(task_spec) if role == "ui")
+    problems: list[Problem] = []
+    for form_file, schema in sorted(bundle.forms.items()):
+        if form_file in ui_only:
+            continue
+        if not isinstance(schema, dict):
+            problems.append(Problem(form_file, "a form schema must be a JSON object"))
+            continue
+        try:
+            validator_for(schema).check_schema(schema)
+        except SchemaError as error:
+            path = "/".join(str(p) for p in error.path) or "(root)"
+            problems.append(Problem(form_file, f"not a valid JSON Schema at {path}: {error.message}"))
+            continue
+        for message in reference_problems(schema, set(bundle.forms)) + pattern_problems(schema):
+            problems.append(Problem(form_file, message))
+    return problems

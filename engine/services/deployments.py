@@ -34,8 +34,18 @@ class DeploymentService:
         self._decisions_lock = threading.Lock()
         self._decisions: tuple[str, dict] | None = None
 
-    def deploy(self, actor: Actor, uploads: dict[str, bytes | str]) -> dict:
-        """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool}."""
+    def deploy(self, actor: Actor, uploads: dict[str, bytes | str], shipped: bool = False) -> dict:
+        """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool,
+        "kept": [...]}.
+
+        The files are checked against a snapshot of the newest deployed files, outside any lock;
+        then, holding the deployment lock, the newest files are read again: if another deployment
+        changed them meanwhile, the bundle is built and checked again from what is now current, so
+        the version written always contains every change committed before it.
+
+        `shipped` marks the service's own folders deployed at start-up: those never replace a
+        version an owner deployed (its process is listed under "kept" instead).
+        """
         require_groups(actor, *DEPLOYERS)
         if not uploads:
             raise BadRequest("no files were uploaded")
@@ -50,25 +60,41 @@ class DeploymentService:
             else:
                 uploaded[name] = text
         with self.ctx.db.unit_of_work(write=False) as uow:
-            workspace = self.ctx.definitions.workspace(uow.session)
-        files = {**workspace, **uploaded}
-        bundle = parse_bundle(files)
-        problems += bundle.problems
-        if not bundle.problems:
-            problems += check_bundle(bundle)
-        if problems:
-            raise DeploymentInvalid([p.as_dict() for p in _ordered(problems)])
+            snapshot = self.ctx.definitions.workspace(uow.session)
+        bundle = self._checked(snapshot, uploaded, problems)
 
-        touched = [p for p in bundle.processes if set(p.files) & set(uploaded)]
-        results = []
+        results: list[dict] = []
+        kept: list[dict] = []
         with self.ctx.db.unit_of_work(write=True) as uow:
+            # SQLite: the write transaction began with BEGIN IMMEDIATE (the database's write lock).
             if not self.ctx.db.is_sqlite:
                 uow.session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK_KEY)))
+            current = self.ctx.definitions.workspace(uow.session)
+            if current != snapshot:
+                bundle = self._checked(current, uploaded, problems)
             now = utc_now()
+            touched = [p for p in bundle.processes if set(p.files) & set(uploaded)]
+            source = "shipped" if shipped else "owner"
             for process in sorted(touched, key=lambda p: p.key):
-                row, created = self.ctx.definitions.store(uow.session, process, actor.username, now)
+                if shipped:
+                    reason = self.ctx.definitions.owner_version_in_the_way(uow.session, process)
+                    if reason is not None:
+                        kept.append({"key": process.key, **reason})
+                        continue
+                row, created = self.ctx.definitions.store(
+                    uow.session, process, actor.username, now, source=source
+                )
                 results.append({"key": row.process_key, "version": row.version, "created": created})
-        return {"deployed": results, "created": any(r["created"] for r in results)}
+        return {"deployed": results, "created": any(r["created"] for r in results), "kept": kept}
+
+    @staticmethod
+    def _checked(workspace: dict[str, str], uploaded: dict[str, str], problems: list[Problem]):
+        """The uploaded files laid over `workspace`, parsed and checked; raises with every problem."""
+        bundle = parse_bundle({**workspace, **uploaded})
+        found = [*problems, *bundle.problems, *check_bundle(bundle)]
+        if found:
+            raise DeploymentInvalid([p.as_dict() for p in _ordered(found)])
+        return bundle
 
     # ---- reading
     def processes(self, actor: Actor, page: PageRequest) -> dict:
@@ -149,4 +175,4 @@ def _version_view(ctx: EngineContext, row: ProcessDefinition, with_key: bool = F
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.element_id or "", p.message))
+    return sorted(set(problems), key=lambda p: (p.file or "", p.line or 0, p.element_id or "", p.message))

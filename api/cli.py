@@ -137,7 +137,10 @@ def _log_kept(kept: list[dict], folders: list[str]) -> None:
             )
         else:
             log.info(
-                "process %s version %s (deployed by %s; kept)", item["key"], item["version"], item["deployed_by"]
+                "process %s version %s (deployed by %s; kept)",
+                item["key"],
+                item["version"],
+                item["deployed_by"],
             )
 
 

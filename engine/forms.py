@@ -172,7 +172,7 @@ def _where(path: tuple) -> str:
 def referenced_files(schema: Any) -> set[str]:
     """The other form files a schema's `$ref`s name (`other.schema.json#/...` → `other.schema.json`)."""
     names = set()
-    for _path_, node in _walk(schema):
+    for _, node in _walk(schema):
         for keyword in REF_KEYWORDS:
             ref = node.get(keyword)
             if isinstance(ref, str) and not ref.startswith("#"):

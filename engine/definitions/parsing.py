@@ -189,7 +189,9 @@ def _add_bpmn(parser, name: str, bundle: ParsedBundle) -> None:
         if not validator.validator.validate(tree):
             for entry in validator.validator.error_log:
                 schema_errors += 1
-                bundle.problems.append(Problem(name, entry.message, _id_at_line(tree, entry.line), entry.line))
+                bundle.problems.append(
+                    Problem(name, entry.message, _id_at_line(tree, entry.line), entry.line)
+                )
     parser.validator = None
     try:
         parser.add_bpmn_xml(tree, filename=name)
@@ -302,7 +304,12 @@ def _reference_problems(parser, process_parser, unreadable: set[str]) -> list[Pr
         dmn_unreadable = any(kind_of(name) == "dmn" for name in unreadable)
         if decision_ref and decision_ref not in parser.dmn_parsers and not dmn_unreadable:
             problems.append(
-                Problem(file, f'No DMN Diagram available with id "{decision_ref}"', node.get("id"), node.sourceline)
+                Problem(
+                    file,
+                    f'No DMN Diagram available with id "{decision_ref}"',
+                    node.get("id"),
+                    node.sourceline,
+                )
             )
     return problems
 

@@ -87,6 +87,7 @@ class DefinitionRepository:
         self._cache: dict[int, LoadedDefinition] = {}
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._callers: tuple[int, dict[str, list[str]]] | None = None
 
     def serializer(self, dialect: str) -> StateSerializer:
         return self._serializers[dialect]
@@ -155,6 +156,24 @@ class DefinitionRepository:
 
     def latest_of_each(self, session: Session) -> list[ProcessDefinition]:
         return list(session.execute(self.latest_query().order_by(ProcessDefinition.id)).scalars())
+
+    def callers(self, session: Session) -> dict[str, list[str]]:
+        """Process key → the other processes whose newest version calls it (a call activity).
+
+        Such a process is only ever called: a case cannot be started on it directly. Rebuilt only
+        when a version was deployed since (version ids only grow).
+        """
+        newest_id = session.execute(select(func.max(ProcessDefinition.id))).scalar() or 0
+        cached = self._callers
+        if cached is not None and cached[0] == newest_id:
+            return cached[1]
+        callers: dict[str, list[str]] = {}
+        for row in self.latest_of_each(session):
+            for called in self.load(row).subprocess_specs:
+                if called != row.process_key:
+                    callers.setdefault(called, []).append(row.process_key)
+        self._callers = (newest_id, callers)
+        return callers
 
     def workspace(self, session: Session) -> dict[str, str]:
         """The files of the newest version of every process (newer deployments win)."""

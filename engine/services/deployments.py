@@ -8,6 +8,7 @@ cases stay on the version they started with.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -122,18 +123,48 @@ class DeploymentService:
                 "versions": [_version_view(self.ctx, row) for row in rows],
             }
 
-    def bpmn(self, actor: Actor, key: str, version: int) -> str:
+    def _version_row(self, session, key: str, version: int) -> ProcessDefinition:
         if not 1 <= version <= MAX_VERSION:
             raise NotFound(f"process '{key}' has no version {version}")
+        row = session.execute(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_key == key, ProcessDefinition.version == version
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"process '{key}' has no version {version}")
+        return row
+
+    def bpmn(self, actor: Actor, key: str, version: int) -> str:
         with self.ctx.db.unit_of_work(write=False) as uow:
-            row = uow.session.execute(
-                select(ProcessDefinition).where(
-                    ProcessDefinition.process_key == key, ProcessDefinition.version == version
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                raise NotFound(f"process '{key}' has no version {version}")
+            row = self._version_row(uow.session, key, version)
             return row.files[row.bpmn_file]
+
+    def files(self, actor: Actor, key: str, version: int) -> dict:
+        """The files a version is made of (its BPMN, the BPMN it calls, its tables and forms)."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = self._version_row(uow.session, key, version)
+            return {
+                "key": key,
+                "version": version,
+                "files": [
+                    {
+                        "name": name,
+                        "kind": kind_of(name),
+                        "size": len(text.encode("utf-8")),
+                        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                    }
+                    for name, text in sorted(row.files.items())
+                ],
+            }
+
+    def file(self, actor: Actor, key: str, version: int, name: str) -> tuple[str, str]:
+        """One file of a version exactly as deployed, and its kind (`bpmn`, `dmn` or `form`)."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = self._version_row(uow.session, key, version)
+            if name not in row.files:
+                raise NotFound(f"version {version} of process '{key}' has no file '{name}'")
+            return row.files[name], kind_of(name) or "form"
 
     # ---- decisions
     def evaluate_decision(self, actor: Actor, decision_id: str, inputs: dict[str, Any]) -> dict:
@@ -146,7 +177,7 @@ class DeploymentService:
             outcome = evaluate(engine, inputs, self.ctx.script_engine)
         except DecisionError as error:
             raise ValidationFailed(
-                "the decision could not be evaluated with these inputs", {"inputs": [str(error)]}
+                "the decision could not be evaluated with these inputs", {"inputs": error.messages}
             ) from None
         return {"decision_id": decision_id, **outcome}
 

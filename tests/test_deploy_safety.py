@@ -532,3 +532,49 @@ def test_cli_deploy_does_not_follow_a_link_out_of_the_folder(database_url, api, 
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "outside the folder" in result.stderr
     assert versions(api, "complaint") == [1]
+
+
+# ---- what changed between two versions
+
+
+def test_the_diff_of_two_versions_names_what_changed_by_id(api):
+    sla = read("sla_deadlines.dmn").replace(SLA_ORDINARY_ACK, SLA_ORDINARY_ACK.replace(">24<", ">12<"))
+    moved = read("complaint.bpmn").replace(
+        '<dc:Bounds x="120" y="60" width="2010"', '<dc:Bounds x="140" y="60" width="2010"'
+    )
+    bpmn = read("complaint_handling.bpmn").replace('handling_path == "service"', 'handling_path == "svc"')
+    start_form = json.loads(read("complaint-start.schema.json"))
+    start_form["properties"]["customer"]["properties"]["name"]["maxLength"] = 50
+    start_form["properties"]["note"] = {"type": "string", "title": "备注 Note"}
+    response = upload(
+        api,
+        {
+            "sla_deadlines.dmn": sla,
+            "complaint.bpmn": moved,
+            "complaint_handling.bpmn": bpmn,
+            "complaint-start.schema.json": json.dumps(start_form, ensure_ascii=False),
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+
+    diff = api.get("/api/v1/processes/complaint/versions/1/diff/2", "li.na")
+    assert diff.status_code == 200, diff.get_json()
+    body = diff.get_json()
+    assert (body["key"], body["from_version"], body["to_version"]) == ("complaint", 1, 2)
+    files = {f["name"]: f for f in body["files"]}
+    assert set(files) == {"sla_deadlines.dmn", "complaint_handling.bpmn", "complaint-start.schema.json"}
+    assert [e["id"] for e in files["sla_deadlines.dmn"]["changed"]] == ["rule_sla_ordinary_out_1"]
+    assert [e["id"] for e in files["complaint_handling.bpmn"]["changed"]] == [
+        "flow_route_by_path_to_investigate_service"
+    ]
+    form = files["complaint-start.schema.json"]
+    assert form["added"] == [{"id": "note", "type": "field", "name": "备注 Note"}]
+    assert [e["id"] for e in form["changed"]] == ["customer.name"] and form["removed"] == []
+    assert all(f["status"] == "changed" for f in files.values())
+
+    back = api.get("/api/v1/processes/complaint/versions/2/diff/1", "li.na").get_json()
+    back_form = {f["name"]: f for f in back["files"]}["complaint-start.schema.json"]
+    assert [e["id"] for e in back_form["removed"]] == ["note"]
+    assert api.get("/api/v1/processes/complaint/versions/2/diff/2", "li.na").get_json()["files"] == []
+    assert api.get("/api/v1/processes/complaint/versions/1/diff/3", "li.na").status_code == 404
+    assert api.get("/api/v1/processes/nope/versions/1/diff/1", "li.na").status_code == 404

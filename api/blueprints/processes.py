@@ -23,6 +23,28 @@ class VersionFilesSchema(Schema):
     files = fields.List(fields.Nested(VersionFileSchema), required=True)
 
 
+class DiffElementSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "element id, or a form field's path"})
+    type = fields.String(required=True, metadata={"description": "userTask, sequenceFlow, rule, field, ..."})
+    name = fields.String(allow_none=True)
+
+
+class DiffFileSchema(Schema):
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["added", "removed", "changed"]})
+    added = fields.List(fields.Nested(DiffElementSchema), required=True)
+    removed = fields.List(fields.Nested(DiffElementSchema), required=True)
+    changed = fields.List(fields.Nested(DiffElementSchema), required=True)
+
+
+class VersionDiffSchema(Schema):
+    key = fields.String(required=True)
+    from_version = fields.Integer(required=True)
+    to_version = fields.Integer(required=True)
+    files = fields.List(fields.Nested(DiffFileSchema), required=True)
+
+
 MIMETYPES = {"bpmn": "application/xml", "dmn": "application/xml", "form": "application/json"}
 
 blp = Blueprint("processes", __name__, url_prefix="/api/v1/processes", description="Process definitions")
@@ -64,3 +86,10 @@ def get_file(key, version, name):
     """One file of a version, exactly as deployed (XML for BPMN and DMN, JSON for forms)."""
     text, kind = engine().deployments.file(current_actor(), key, version, name)
     return Response(text, mimetype=MIMETYPES[kind])
+
+
+@blp.route("/<string:key>/versions/<int:a>/diff/<int:b>")
+@blp.response(200, VersionDiffSchema)
+def diff(key, a, b):
+    """What changed from version a to version b: per file, the elements added, removed, changed."""
+    return engine().deployments.diff(current_actor(), key, a, b)

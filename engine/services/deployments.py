@@ -18,6 +18,7 @@ from ..calendar import utc_now
 from ..definitions.bundle import Problem, decode_upload, fingerprint, kind_of
 from ..definitions.checks import check_bundle
 from ..definitions.decisions import DecisionError, evaluate, load_decisions
+from ..definitions.diff import diff_versions
 from ..definitions.parsing import parse_bundle
 from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
 from ..identity import Actor
@@ -165,6 +166,13 @@ class DeploymentService:
             if name not in row.files:
                 raise NotFound(f"version {version} of process '{key}' has no file '{name}'")
             return row.files[name], kind_of(name) or "form"
+
+    def diff(self, actor: Actor, key: str, old: int, new: int) -> dict:
+        """What changed from version `old` to version `new`: per file, elements by id."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            before = dict(self._version_row(uow.session, key, old).files)
+            after = dict(self._version_row(uow.session, key, new).files)
+        return {"key": key, "from_version": old, "to_version": new, "files": diff_versions(before, after)}
 
     # ---- decisions
     def evaluate_decision(self, actor: Actor, decision_id: str, inputs: dict[str, Any]) -> dict:

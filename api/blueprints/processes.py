@@ -82,6 +82,17 @@ def list_files(key, version):
 
 @blp.route("/<string:key>/versions/<int:version>/files/<string:name>")
 @blp.response(200, {"type": "string"}, content_type="application/xml")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The file as deployed: XML for BPMN and DMN, JSON for forms",
+            "content": {
+                "application/xml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {}},
+            },
+        }
+    }
+)
 def get_file(key, version, name):
     """One file of a version, exactly as deployed (XML for BPMN and DMN, JSON for forms)."""
     text, kind = engine().deployments.file(current_actor(), key, version, name)

@@ -351,6 +351,20 @@ def test_every_schema_error_of_a_bpmn_is_reported(api):
         assert f'id="{element}"' in lines[line - 1]
 
 
+def test_every_schema_error_of_a_dmn_is_reported_and_not_repeated_by_its_callers(api):
+    dmn = read("approval_levels.dmn")
+    for rule, bogus in (("rule_level_large_compensation", "bogusOne"), ("rule_level_default", "bogusTwo")):
+        dmn = re.sub(rf'(<rule id="{rule}"[^>]*>)', rf"\1<{bogus} />", dmn)
+    problems = problems_of(upload(api, {"approval_levels.dmn": dmn}))
+    assert {(p["file"], p["element_id"]) for p in problems} == {
+        ("approval_levels.dmn", "rule_level_large_compensation"),
+        ("approval_levels.dmn", "rule_level_default"),
+    }, problems
+    lines = dmn.splitlines()
+    for problem in problems:
+        assert f'id="{problem["element_id"]}"' in lines[problem["line"] - 1]
+
+
 @pytest.mark.parametrize(
     "form",
     [

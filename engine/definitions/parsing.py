@@ -15,6 +15,7 @@ refused with "form file ... is not in the deployment".
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -231,10 +232,37 @@ def _located(bundle: ParsedBundle, problems: list[Problem]) -> list[Problem]:
     return result
 
 
+@functools.cache
+def _xml_schema(path: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(path))
+
+
+def _dmn_schema_errors(parser, tree) -> list[tuple[str, int | None]]:
+    """Every error the DMN schema of the file's DMN version finds (SpiffWorkflow stops at one)."""
+    namespaces = {**parser.namespaces, **tree.nsmap}
+    if None in namespaces:
+        namespaces["dmn"] = namespaces.pop(None)
+    path = parser.dmn_schemas.get(namespaces.get("dmn"))
+    if parser.validator is None or path is None:
+        return []
+    schema = _xml_schema(path)
+    if schema.validate(tree):
+        return []
+    return [(entry.message, entry.line) for entry in schema.error_log]
+
+
 def _add_dmn(parser, dmn_files: list[str], bundle: ParsedBundle, report: bool) -> None:
     for name in dmn_files:
+        tree = bundle.trees[name]
+        errors = _dmn_schema_errors(parser, tree)
+        if errors:
+            bundle.unreadable.add(name)
+            if report:
+                bundle.problems += [Problem(name, m, _id_at_line(tree, line), line) for m, line in errors]
+            continue
+        validator, parser.validator = parser.validator, None
         try:
-            parser.add_dmn_xml(bundle.trees[name], filename=name)
+            parser.add_dmn_xml(tree, filename=name)
         except ValidationException as error:
             bundle.unreadable.add(name)
             if report:
@@ -245,6 +273,8 @@ def _add_dmn(parser, dmn_files: list[str], bundle: ParsedBundle, report: bool) -
             if report:
                 bundle.problems.append(Problem(name, "not a DMN file: no decision found"))
             continue
+        finally:
+            parser.validator = validator
     for decision_id, dmn_parser in list(parser.dmn_parsers.items()):
         try:
             dmn_parser.parse()

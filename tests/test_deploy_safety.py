@@ -369,6 +369,8 @@ def test_every_schema_error_of_a_dmn_is_reported_and_not_repeated_by_its_callers
     "form",
     [
         '{"type": "object", "properties": {"a": {"type": "text"}}}',
+        '{"$schema": "http://127.0.0.1:9/metaschema.json", "type": "object"}',
+        '{"$schema": ["x"], "type": "object"}',
         '{"type": "object", "required": "a"}',
         "[1, 2]",
         '{"properties": {"a": {"minLength": -1}}}',
@@ -377,7 +379,13 @@ def test_every_schema_error_of_a_dmn_is_reported_and_not_repeated_by_its_callers
 def test_an_invalid_form_is_refused_even_when_no_process_uses_it(api, form):
     [problem] = problems_of(upload(api, {"draft-form.schema.json": form}))
     assert problem["file"] == "draft-form.schema.json"
-    assert problem["message"].startswith(("not a valid JSON Schema", "a form schema must be a JSON object"))
+    assert problem["message"].startswith(("not a valid JSON Schema", "a form schema must be", "$schema"))
+
+
+def test_a_form_without_schema_keyword_is_checked_as_draft_2020_12(api):
+    assert upload(api, {"draft-form.schema.json": '{"type": "object"}'}).status_code == 200
+    [problem] = problems_of(upload(api, {"draft-form.schema.json": '{"prefixItems": 3}'}))
+    assert problem["message"].startswith("not a valid JSON Schema at prefixItems")
 
 
 # ---- 10. the decision tester

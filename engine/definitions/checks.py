@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
-from jsonschema import SchemaError
+from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 
 from ..forms import pattern_problems, reference_problems
@@ -22,6 +23,8 @@ from .parsing import BPMN_NS, ParsedBundle, form_refs_of
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+
+DEFAULT_DRAFT = Draft202012Validator.META_SCHEMA["$id"]
 
 # (xpath to the code element, mode, how many levels up the element with the id is)
 BPMN_CODE = [
@@ -193,8 +196,17 @@ def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
         if not isinstance(schema, dict):
             problems.append(Problem(form_file, "a form schema must be a JSON object"))
             continue
+        declared = schema.get("$schema", DEFAULT_DRAFT)
+        cls = validator_for({"$schema": declared}, default=None) if isinstance(declared, str) else None
+        if cls is None:
+            problems.append(
+                Problem(
+                    form_file, f"$schema {json.dumps(declared)} is not a JSON Schema draft this service knows"
+                )
+            )
+            continue
         try:
-            validator_for(schema).check_schema(schema)
+            cls.check_schema(schema)
         except SchemaError as error:
             path = "/".join(str(p) for p in error.path) or "(root)"
             problems.append(Problem(form_file, f"not a valid JSON Schema at {path}: {error.message}"))

@@ -89,7 +89,7 @@ class CaseService:
                 raise NotFound(f"no process '{process_key}' is deployed")
             callers = self.ctx.definitions.callers(session).get(process_key)
             if callers:
-                message = f"'{process_key}' is only started by {', '.join(sorted(callers))}; start that instead"
+                message = f"'{process_key}' is only ever called by {', '.join(sorted(callers))}; start that instead"
                 raise ValidationFailed("this process cannot be started directly", {"process": [message]})
             definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))

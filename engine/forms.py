@@ -106,14 +106,17 @@ def local_registry(forms: dict[str, Any]) -> Registry:
     resources = [
         (name, Resource.from_contents(schema, default_specification=DRAFT202012))
         for name, schema in forms.items()
-        if isinstance(schema, dict | bool)
+        if isinstance(schema, bool)
+        or (isinstance(schema, dict) and isinstance(schema.get("$schema", ""), str))
     ]
     return Registry(retrieve=_refuse).with_resources(resources)
 
 
 def compile_validator(schema: dict, forms: dict[str, Any] | None = None) -> Validator:
     """A validator for a form schema; `forms` are the version's form files `$ref` may name."""
-    cls = _bounded(validator_for(schema, default=Draft202012Validator))
+    declared = schema.get("$schema") if isinstance(schema, dict) else None
+    known = {"$schema": declared} if isinstance(declared, str) else {}
+    cls = _bounded(validator_for(known, default=Draft202012Validator))
     return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=local_registry(forms or {}))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,8 +184,8 @@ def referenced_files(schema: Any) -> set[str]:
     return names
 
 
-def reference_problems(schema: Any, form_files: set[str]) -> list[str]:
-    """Messages for every `$ref` that points outside the deployment, and every absolute `$id`."""
+def reference_problems(schema: Any, form_files: set[str]) -> list[tuple[tuple, str]]:
+    """(where, message) for every `$ref` pointing outside the deployment, and every absolute `$id`."""
     problems = []
     for path, node in _walk(schema):
         for keyword in REF_KEYWORDS:
@@ -192,23 +193,22 @@ def reference_problems(schema: Any, form_files: set[str]) -> list[str]:
             if keyword not in node:
                 continue
             if not isinstance(ref, str):
-                problems.append(f"{keyword} at {_where(path)} is not a string")
+                problems.append(((*path, keyword), f"{keyword} at {_where(path)} is not a string"))
             elif not ref.startswith("#") and ref.split("#", 1)[0] not in form_files:
-                problems.append(
+                message = (
                     f"{keyword} '{ref}' at {_where(path)} points outside the deployment: only '#...' "
                     "pointers and the names of the deployment's form files may be referenced"
                 )
+                problems.append(((*path, keyword), message))
         schema_id = node.get("$id")
         if isinstance(schema_id, str) and ":" in schema_id:
-            problems.append(
-                f"$id '{schema_id}' at {_where(path)} is an absolute URI: form schemas are known by "
-                "their file names"
-            )
+            message = f"$id '{schema_id}' at {_where(path)} is an absolute URI: form schemas are known by their names"
+            problems.append(((*path, "$id"), message))
     return problems
 
 
-def pattern_problems(schema: Any) -> list[str]:
-    """Messages for every regex RE2 cannot run, and for regexes `unevaluatedProperties` would run."""
+def pattern_problems(schema: Any) -> list[tuple[tuple, str]]:
+    """(where, message) for every regex RE2 cannot run, and for those `unevaluatedProperties` would."""
     problems = []
     uses_unevaluated = uses_pattern_properties = False
     for path, node in _walk(schema):
@@ -217,20 +217,67 @@ def pattern_problems(schema: Any) -> list[str]:
             candidates.append((node["pattern"], (*path, "pattern")))
         if isinstance(node.get("patternProperties"), dict):
             uses_pattern_properties = True
-            candidates += [(p, (*path, "patternProperties")) for p in node["patternProperties"]]
+            candidates += [(p, (*path, "patternProperties", p)) for p in node["patternProperties"]]
         uses_unevaluated = uses_unevaluated or "unevaluatedProperties" in node
         for pattern, where in candidates:
             try:
                 linear_regex(pattern)
             except re2.error as error:
                 reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else error
-                problems.append(
+                message = (
                     f"pattern '{pattern}' at {_where(where)} is not allowed ({reason}): patterns run on "
                     "a linear-time engine (RE2), without backreferences or lookaround"
                 )
+                problems.append((where, message))
     if uses_unevaluated and uses_pattern_properties:
-        problems.append("unevaluatedProperties cannot be combined with patternProperties in a form schema")
+        problems.append(
+            ((), "unevaluatedProperties cannot be combined with patternProperties in a form schema")
+        )
     return problems
+
+
+_BLANK = re2.compile(r"[ \t\n\r]*")
+
+
+def json_lines(text: str) -> dict[tuple, int]:
+    """The line each value of a JSON document starts on, by its path (`("properties", "a")`).
+
+    Lets a problem in a form file name its line as a BPMN problem does. `text` must be valid JSON;
+    for anything else the answer is empty.
+    """
+    decoder = json.JSONDecoder()
+    lines: dict[tuple, int] = {}
+
+    def skip(index: int) -> int:
+        return _BLANK.match(text, index).end()
+
+    def value(index: int, path: tuple) -> int:
+        index = skip(index)
+        lines[path] = text.count("\n", 0, index) + 1
+        if text[index] == "{":
+            index = skip(index + 1)
+            while text[index] != "}":
+                key, index = decoder.raw_decode(text, index)
+                index = value(skip(index) + 1, (*path, key))  # past the ':'
+                index = skip(index)
+                if text[index] == ",":
+                    index = skip(index + 1)
+            return index + 1
+        if text[index] == "[":
+            index, position = skip(index + 1), 0
+            while text[index] != "]":
+                index = skip(value(index, (*path, position)))
+                position += 1
+                if text[index] == ",":
+                    index = skip(index + 1)
+            return index + 1
+        return decoder.raw_decode(text, index)[1]
+
+    try:
+        value(0, ())
+    except (ValueError, IndexError, RecursionError):
+        return {}
+    return lines
 
 
 def apply_defaults(schema: dict, data: Any) -> Any:

@@ -183,7 +183,7 @@ HOSTILE_REFS = [
 def _escalation_with(**extra) -> str:
     schema = json.loads(read("escalation.schema.json"))
     schema.update(extra)
-    return json.dumps(schema)
+    return json.dumps(schema, indent=2, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("ref", HOSTILE_REFS)
@@ -192,6 +192,8 @@ def test_a_ref_outside_the_deployment_is_refused_at_deploy(api, ref):
     [problem] = problems_of(upload(api, {"escalation.schema.json": form}))
     assert problem["file"] == "escalation.schema.json"
     assert f"'{ref}'" in problem["message"] and "outside the deployment" in problem["message"]
+    assert problem["element_id"] == "properties/note/$ref"
+    assert json.dumps(ref) in form.splitlines()[problem["line"] - 1]
     assert versions(api, "complaint") == [1]
 
 
@@ -274,6 +276,7 @@ def test_a_pattern_without_a_linear_time_match_is_refused_at_deploy(api, pattern
     [problem] = problems_of(upload(api, {"escalation.schema.json": form}))
     assert problem["file"] == "escalation.schema.json"
     assert pattern in problem["message"] and why in problem["message"]
+    assert '"pattern"' in form.splitlines()[problem["line"] - 1]
 
 
 def _start_form_with_name_pattern(where: str) -> str:
@@ -408,6 +411,20 @@ def test_an_invalid_form_is_refused_even_when_no_process_uses_it(api, form):
     [problem] = problems_of(upload(api, {"draft-form.schema.json": form}))
     assert problem["file"] == "draft-form.schema.json"
     assert problem["message"].startswith(("not a valid JSON Schema", "a form schema must be", "$schema"))
+
+
+def test_a_form_problem_names_its_place_and_line(api):
+    form = json.dumps(
+        {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "text"}}}, indent=2
+    )
+    [problem] = problems_of(upload(api, {"draft-form.schema.json": form}))
+    assert problem["element_id"] == "properties/b/type"
+    assert form.splitlines()[problem["line"] - 1].strip() == '"type": "text"'
+
+
+def test_a_form_nested_too_deeply_is_refused_not_a_crash(api):
+    [problem] = problems_of(upload(api, {"draft-form.schema.json": "[" * 100_000 + "]" * 100_000}))
+    assert problem["file"] == "draft-form.schema.json" and "nested too deeply" in problem["message"]
 
 
 def test_a_form_without_schema_keyword_is_checked_as_draft_2020_12(api):

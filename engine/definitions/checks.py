@@ -15,7 +15,7 @@ import re
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 
-from ..forms import pattern_problems, reference_problems
+from ..forms import json_lines, pattern_problems, reference_problems
 from ..sandbox import check_code
 from .bundle import Problem, kind_of
 from .metadata import is_user_task, task_meta
@@ -183,7 +183,8 @@ def _check_form(bundle, spec_file, element_id, line, form_file, role) -> list[Pr
 
 def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
     """Every JSON file that is not only a UI schema is a form schema, used by a process yet or not:
-    a valid JSON Schema, `$ref`s only inside the deployment, patterns RE2 can run."""
+    a valid JSON Schema, `$ref`s only inside the deployment, patterns RE2 can run. Each problem
+    names the place in the schema (as its element id, `properties/reply_text/type`) and its line."""
     ui_only = set()
     for process in bundle.processes:
         for spec in [process.spec, *process.subprocess_specs.values()]:
@@ -193,24 +194,27 @@ def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
     for form_file, schema in sorted(bundle.forms.items()):
         if form_file in ui_only:
             continue
+        lines = json_lines(bundle.form_texts.get(form_file, ""))
+
+        def located(path, message: str, form_file: str = form_file, lines: dict = lines) -> Problem:
+            where = "/".join(str(p) for p in path) or None
+            return Problem(form_file, message, where, lines.get(tuple(path), lines.get(())))
+
         if not isinstance(schema, dict):
-            problems.append(Problem(form_file, "a form schema must be a JSON object"))
+            problems.append(located((), "a form schema must be a JSON object"))
             continue
         declared = schema.get("$schema", DEFAULT_DRAFT)
         cls = validator_for({"$schema": declared}, default=None) if isinstance(declared, str) else None
         if cls is None:
-            problems.append(
-                Problem(
-                    form_file, f"$schema {json.dumps(declared)} is not a JSON Schema draft this service knows"
-                )
-            )
+            message = f"$schema {json.dumps(declared)} is not a JSON Schema draft this service knows"
+            problems.append(located(("$schema",), message))
             continue
         try:
             cls.check_schema(schema)
         except SchemaError as error:
             path = "/".join(str(p) for p in error.path) or "(root)"
-            problems.append(Problem(form_file, f"not a valid JSON Schema at {path}: {error.message}"))
+            problems.append(located(error.path, f"not a valid JSON Schema at {path}: {error.message}"))
             continue
-        for message in reference_problems(schema, set(bundle.forms)) + pattern_problems(schema):
-            problems.append(Problem(form_file, message))
+        for where, message in reference_problems(schema, set(bundle.forms)) + pattern_problems(schema):
+            problems.append(located(where, message))
     return problems

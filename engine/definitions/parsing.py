@@ -124,6 +124,8 @@ class ParsedBundle:
     # Files that could not be read or parsed (their problems are reported): what other files
     # would miss from them is not reported again.
     unreadable: set[str] = field(default_factory=set)
+    # The text of each form file, to locate problems in it by line.
+    form_texts: dict[str, str] = field(default_factory=dict)
 
 
 def _problem(error: ValidationException, default_file: str | None) -> Problem:
@@ -149,8 +151,12 @@ def parse_bundle(files: dict[str, str]) -> ParsedBundle:
         elif kind == "form":
             try:
                 bundle.forms[name] = json.loads(text)
+                bundle.form_texts[name] = text
             except json.JSONDecodeError as error:
                 bundle.problems.append(Problem(name, f"not valid JSON: {error.msg}", None, error.lineno))
+                bundle.unreadable.add(name)
+            except RecursionError:
+                bundle.problems.append(Problem(name, "not valid JSON: nested too deeply"))
                 bundle.unreadable.add(name)
         else:
             bundle.problems.append(Problem(name, "only .bpmn, .dmn and .json files can be deployed"))

@@ -460,6 +460,15 @@ def test_the_decision_tester_names_a_missing_input(api, decision, inputs, missin
     assert f"'{missing}' is missing" in message and "SimpleNamespace" not in message
 
 
+def test_the_decision_tester_names_each_missing_input_once(api):
+    response = api.post("/api/v1/decisions/complaint_urgency/evaluate", "zhou.hao", json={"inputs": {}})
+    assert response.status_code == 422
+    messages = response.get_json()["errors"]["inputs"]
+    names = [m.split("'")[1] for m in messages]
+    assert sorted(names) == ["channel", "customer", "facts", "flags", "problem"]
+    assert all(m.startswith("input '") and "is missing" in m for m in messages)
+
+
 @pytest.mark.parametrize(
     ("decision", "inputs", "name", "value", "type_ref"),
     [

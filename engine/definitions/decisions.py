@@ -62,7 +62,8 @@ def input_problems(
     Every input column's expression is evaluated once on the inputs: a name it needs that is
     not there, or a value of another type than the column's `typeRef`, is reported by name.
     """
-    problems = []
+    problems: list[str] = []
+    missing: dict[str, list[str]] = {}  # name → the columns that need it
     for column in engine.decision_table.inputs:
         expression = (column.expression or "").strip()
         if not expression:
@@ -71,8 +72,9 @@ def input_problems(
         try:
             value = script_engine.environment.evaluate(expression, dict(inputs))
         except NameError as error:
-            name = getattr(error, "name", None) or str(error)
-            problems.append(f"input '{name}' is missing (column '{label}': {expression})")
+            missing.setdefault(getattr(error, "name", None) or str(error), []).append(
+                f"'{label}': {expression}"
+            )
             continue
         except KeyError as error:
             problems.append(f"input {expression} is missing {error} (column '{label}')")
@@ -88,7 +90,10 @@ def input_problems(
                 f"input {expression} should be a {column.typeRef}, not {type(value).__name__} {value!r} "
                 f"(column '{label}')"
             )
-    return problems
+    named = [
+        f"input '{name}' is missing (column {'; column '.join(columns)})" for name, columns in missing.items()
+    ]
+    return named + problems
 
 
 def _merged(hit_policy: str, outputs: list[dict]) -> dict:

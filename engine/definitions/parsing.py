@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -40,6 +41,8 @@ from .metadata import is_user_task, properties_of, task_meta
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NSMAP = {"bpmn": BPMN_NS, "camunda": CAMUNDA_MODEL_NS}
+# XML schemas are shared by concurrent deployments; each keeps the errors of its last validation.
+_SCHEMA_LOCK = threading.Lock()
 CAMUNDA_DEPLOYMENT_FORM_KEY = re.compile(r"^\s*(?:embedded|camunda-forms):deployment:(?P<name>.+?)\s*$")
 
 
@@ -193,12 +196,11 @@ def _add_bpmn(parser, name: str, bundle: ParsedBundle) -> None:
     schema_errors = 0
     if validator is not None:
         validator.preprocess(tree)
-        if not validator.validator.validate(tree):
-            for entry in validator.validator.error_log:
-                schema_errors += 1
-                bundle.problems.append(
-                    Problem(name, entry.message, _id_at_line(tree, entry.line), entry.line)
-                )
+        with _SCHEMA_LOCK:  # the schema (and its error log) is shared by every deployment
+            entries = [] if validator.validator.validate(tree) else list(validator.validator.error_log)
+        for entry in entries:
+            schema_errors += 1
+            bundle.problems.append(Problem(name, entry.message, _id_at_line(tree, entry.line), entry.line))
     parser.validator = None
     try:
         parser.add_bpmn_xml(tree, filename=name)
@@ -252,9 +254,10 @@ def _dmn_schema_errors(parser, tree) -> list[tuple[str, int | None]]:
     if parser.validator is None or path is None:
         return []
     schema = _xml_schema(path)
-    if schema.validate(tree):
-        return []
-    return [(entry.message, entry.line) for entry in schema.error_log]
+    with _SCHEMA_LOCK:
+        if schema.validate(tree):
+            return []
+        return [(entry.message, entry.line) for entry in schema.error_log]
 
 
 def _add_dmn(parser, dmn_files: list[str], bundle: ParsedBundle, report: bool) -> None:

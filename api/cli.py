@@ -108,6 +108,7 @@ def serve(args) -> int:
     for item in result["deployed"]:
         state = "new version" if item["created"] else "unchanged"
         log.info("process %s version %s (%s)", item["key"], item["version"], state)
+    _log_kept(result.get("kept", []), args.definitions)
     print(f"Serving on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)")
     sys.stdout.flush()
     if args.workers > 1:
@@ -127,6 +128,28 @@ def serve(args) -> int:
             timer_worker.stop()
         engine.close()
     return 0
+
+
+def _log_kept(kept: list[dict], folders: list[str]) -> None:
+    """Say which processes kept an owner's version over the shipped files at start-up."""
+    command = "python -m api deploy " + " ".join(folders)
+    for item in kept:
+        if item["shipped_files_changed"]:
+            log.warning(
+                "process %s: the shipped files changed, but version %s was deployed by %s and stays "
+                "the newest; to deploy the shipped files deliberately, run: %s",
+                item["key"],
+                item["version"],
+                item["deployed_by"],
+                command,
+            )
+        else:
+            log.info(
+                "process %s version %s (deployed by %s; kept)",
+                item["key"],
+                item["version"],
+                item["deployed_by"],
+            )
 
 
 def _serve_with_gunicorn(args, directory: Directory) -> int:

@@ -51,14 +51,19 @@ class Engine:
         self.db.migrate()
 
     def deploy_folders(self, *folders: str | Path, actor: Actor = SYSTEM) -> dict:
-        """Deploy every BPMN/DMN/form file in the folders (new versions only where content changed)."""
+        """Deploy every BPMN/DMN/form file in the folders (new versions only where content changed).
+
+        Deployed by the service itself (`SYSTEM`, what `serve` does at start-up), these are the
+        shipped files: a process whose newest version an owner deployed keeps it (listed under
+        "kept"). Deployed by a person (the `deploy` command), they are that owner's deployment.
+        """
         files: dict[str, str] = {}
         for folder in folders:
             for name, text in read_folder(folder).items():
                 if name in files:
                     raise ValueError(f"{name} is in more than one of the folders")
                 files[name] = text
-        return self.deployments.deploy(actor, files)
+        return self.deployments.deploy(actor, files, shipped=actor is SYSTEM)
 
     def start_worker_thread(self) -> WorkerThread:
         """Fire timers in a background thread of this process (what `serve` does by default)."""

@@ -25,7 +25,8 @@ blp = Blueprint("deployments", __name__, url_prefix="/api/v1", description="Depl
 def deploy(_files):
     """Validate and deploy BPMN, DMN and form files (multipart; group process_owners)."""
     uploads: dict[str, bytes] = {}
-    for storage in request.files.values():
+    # Every file of every field: several files under one name (`-F file=@a -F file=@b`) included.
+    for _field, storage in request.files.items(multi=True):
         name = (storage.filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
         if not name:
             raise BadRequest("every uploaded file needs a file name")

@@ -28,11 +28,24 @@ def kind_of(filename: str) -> str | None:
 
 
 def read_folder(folder: str | Path) -> dict[str, str]:
-    """Every BPMN, DMN and JSON file directly inside `folder`, by file name."""
+    """Every BPMN, DMN and JSON file directly inside `folder`, by file name.
+
+    A symbolic link is followed only to a file inside the same folder: one pointing anywhere else
+    (`/etc/passwd` named `x.json`) is refused with a ValueError, so deploying a folder never
+    reads, stores or echoes a file from outside it.
+    """
+    root = Path(folder).resolve(strict=True)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder")
     files = {}
     for path in sorted(Path(folder).iterdir()):
-        if path.is_file() and kind_of(path.name):
-            files[path.name] = path.read_text(encoding="utf-8")
+        if not kind_of(path.name):
+            continue
+        target = path.resolve()
+        if target.parent != root and root not in target.parents:
+            raise ValueError(f"{path} is a link to {target}, outside the folder being deployed")
+        if target.is_file():
+            files[path.name] = target.read_text(encoding="utf-8")
     return files
 
 

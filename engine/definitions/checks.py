@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
-from jsonschema import SchemaError
+from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
 
+from ..forms import json_lines, pattern_problems, reference_problems
 from ..sandbox import check_code
 from .bundle import Problem, kind_of
 from .metadata import is_user_task, task_meta
@@ -21,6 +23,8 @@ from .parsing import BPMN_NS, ParsedBundle, form_refs_of
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+
+DEFAULT_DRAFT = Draft202012Validator.META_SCHEMA["$id"]
 
 # (xpath to the code element, mode, how many levels up the element with the id is)
 BPMN_CODE = [
@@ -46,6 +50,7 @@ def check_bundle(bundle: ParsedBundle) -> list[Problem]:
         else:
             problems += _check_dmn_code(name, tree)
     problems += _check_forms_and_groups(bundle)
+    problems += _check_form_files(bundle)
     return problems
 
 
@@ -171,16 +176,45 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
 
 
 def _check_form(bundle, spec_file, element_id, line, form_file, role) -> list[Problem]:
-    if form_file not in bundle.forms:
+    if form_file not in bundle.forms and form_file not in bundle.unreadable:
         return [Problem(spec_file, f"form file '{form_file}' is not in the deployment", element_id, line)]
-    if role == "ui":
-        return []
-    schema = bundle.forms[form_file]
-    if not isinstance(schema, dict):
-        return [Problem(form_file, "a form schema must be a JSON object")]
-    try:
-        validator_for(schema).check_schema(schema)
-    except SchemaError as error:
-        path = "/".join(str(p) for p in error.path) or "(root)"
-        return [Problem(form_file, f"not a valid JSON Schema at {path}: {error.message}")]
     return []
+
+
+def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
+    """Every JSON file that is not only a UI schema is a form schema, used by a process yet or not:
+    a valid JSON Schema, `$ref`s only inside the deployment, patterns RE2 can run. Each problem
+    names the place in the schema (as its element id, `properties/reply_text/type`) and its line."""
+    ui_only = set()
+    for process in bundle.processes:
+        for spec in [process.spec, *process.subprocess_specs.values()]:
+            for task_spec in spec.task_specs.values():
+                ui_only.update(name for name, role in form_refs_of(task_spec) if role == "ui")
+    problems: list[Problem] = []
+    for form_file, schema in sorted(bundle.forms.items()):
+        if form_file in ui_only:
+            continue
+        lines = json_lines(bundle.form_texts.get(form_file, ""))
+
+        def located(path, message: str, form_file: str = form_file, lines: dict = lines) -> Problem:
+            where = "/".join(str(p) for p in path) or None
+            return Problem(form_file, message, where, lines.get(tuple(path), lines.get(())))
+
+        if not isinstance(schema, dict):
+            problems.append(located((), "a form schema must be a JSON object"))
+            continue
+        declared = schema.get("$schema", DEFAULT_DRAFT)
+        cls = validator_for({"$schema": declared}, default=None) if isinstance(declared, str) else None
+        if cls is None:
+            message = f"$schema {json.dumps(declared)} is not a JSON Schema draft this service knows"
+            problems.append(located(("$schema",), message))
+            continue
+        try:
+            cls.check_schema(schema)
+        except SchemaError as error:
+            path = "/".join(str(p) for p in error.path) or "(root)"
+            problems.append(located(error.path, f"not a valid JSON Schema at {path}: {error.message}"))
+            continue
+        for where, message in reference_problems(schema, set(bundle.forms)) + pattern_problems(schema):
+            problems.append(located(where, message))
+    return problems

@@ -64,7 +64,8 @@ class LoadedDefinition:
             return None
         found = self._validators.get(filename)
         if found is None:
-            found = self._validators[filename] = compile_validator(schema)
+            forms = {name: self.form(name) for name in self.files if name.lower().endswith(".json")}
+            found = self._validators[filename] = compile_validator(schema, forms)
         return found
 
     @cached_property
@@ -86,6 +87,7 @@ class DefinitionRepository:
         self._cache: dict[int, LoadedDefinition] = {}
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._callers: tuple[int, dict[str, list[str]]] | None = None
 
     def serializer(self, dialect: str) -> StateSerializer:
         return self._serializers[dialect]
@@ -155,6 +157,24 @@ class DefinitionRepository:
     def latest_of_each(self, session: Session) -> list[ProcessDefinition]:
         return list(session.execute(self.latest_query().order_by(ProcessDefinition.id)).scalars())
 
+    def callers(self, session: Session) -> dict[str, list[str]]:
+        """Process key → the other processes whose newest version calls it (a call activity).
+
+        Such a process is only ever called: a case cannot be started on it directly. Rebuilt only
+        when a version was deployed since (version ids only grow).
+        """
+        newest_id = session.execute(select(func.max(ProcessDefinition.id))).scalar() or 0
+        cached = self._callers
+        if cached is not None and cached[0] == newest_id:
+            return cached[1]
+        callers: dict[str, list[str]] = {}
+        for row in self.latest_of_each(session):
+            for called in self.load(row).subprocess_specs:
+                if called != row.process_key:
+                    callers.setdefault(called, []).append(row.process_key)
+        self._callers = (newest_id, callers)
+        return callers
+
     def workspace(self, session: Session) -> dict[str, str]:
         """The files of the newest version of every process (newer deployments win)."""
         files: dict[str, str] = {}
@@ -162,8 +182,31 @@ class DefinitionRepository:
             files.update(row.files)
         return files
 
+    def owner_version_in_the_way(self, session: Session, process: ParsedProcess) -> dict | None:
+        """Why the shipped files of a process must not be deployed at start-up, or None if they may.
+
+        They may where the database has no version of the process, or where its newest version came
+        from the shipped folder too. A newest version an owner deployed is never replaced by a
+        restart: the answer then says which version it is and whether the shipped files changed
+        since they were last deployed from the folder (the start log warns about that).
+        """
+        latest = self.latest(session, process.key)
+        if latest is None or latest.sha256 == process.sha256 or latest.source == "shipped":
+            return None
+        last_shipped = session.execute(
+            select(ProcessDefinition.sha256)
+            .where(ProcessDefinition.process_key == process.key, ProcessDefinition.source == "shipped")
+            .order_by(ProcessDefinition.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return {
+            "version": latest.version,
+            "deployed_by": latest.deployed_by,
+            "shipped_files_changed": last_shipped != process.sha256,
+        }
+
     def store(
-        self, session: Session, process: ParsedProcess, actor: str, now: datetime
+        self, session: Session, process: ParsedProcess, actor: str, now: datetime, source: str = "owner"
     ) -> tuple[ProcessDefinition, bool]:
         """The version for this content: the newest one if unchanged, else a new one."""
         latest = self.latest(session, process.key)
@@ -181,6 +224,7 @@ class DefinitionRepository:
             bpmn_file=process.bpmn_file,
             deployed_at=now,
             deployed_by=actor,
+            source=source,
             files=process.files,
             spec=json.dumps(spec_doc, ensure_ascii=False, separators=(",", ":")),
         )

@@ -87,6 +87,10 @@ class CaseService:
             row = self.ctx.definitions.latest(session, process_key)
             if row is None:
                 raise NotFound(f"no process '{process_key}' is deployed")
+            callers = ", ".join(sorted(self.ctx.definitions.callers(session).get(process_key, [])))
+            if callers:
+                message = f"'{process_key}' is only ever called by {callers}; start that instead"
+                raise ValidationFailed("this process cannot be started directly", {"process": [message]})
             definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))
             start_form = definition.form(definition.start_form_file)

@@ -8,6 +8,7 @@ cases stay on the version they started with.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..calendar import utc_now
 from ..definitions.bundle import Problem, decode_upload, fingerprint, kind_of
 from ..definitions.checks import check_bundle
 from ..definitions.decisions import DecisionError, evaluate, load_decisions
+from ..definitions.diff import diff_versions
 from ..definitions.parsing import parse_bundle
 from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
 from ..identity import Actor
@@ -34,8 +36,18 @@ class DeploymentService:
         self._decisions_lock = threading.Lock()
         self._decisions: tuple[str, dict] | None = None
 
-    def deploy(self, actor: Actor, uploads: dict[str, bytes | str]) -> dict:
-        """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool}."""
+    def deploy(self, actor: Actor, uploads: dict[str, bytes | str], shipped: bool = False) -> dict:
+        """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool,
+        "kept": [...]}.
+
+        The files are checked against a snapshot of the newest deployed files, outside any lock;
+        then, holding the deployment lock, the newest files are read again: if another deployment
+        changed them meanwhile, the bundle is built and checked again from what is now current, so
+        the version written always contains every change committed before it.
+
+        `shipped` marks the service's own folders deployed at start-up: those never replace a
+        version an owner deployed (its process is listed under "kept" instead).
+        """
         require_groups(actor, *DEPLOYERS)
         if not uploads:
             raise BadRequest("no files were uploaded")
@@ -50,25 +62,41 @@ class DeploymentService:
             else:
                 uploaded[name] = text
         with self.ctx.db.unit_of_work(write=False) as uow:
-            workspace = self.ctx.definitions.workspace(uow.session)
-        files = {**workspace, **uploaded}
-        bundle = parse_bundle(files)
-        problems += bundle.problems
-        if not bundle.problems:
-            problems += check_bundle(bundle)
-        if problems:
-            raise DeploymentInvalid([p.as_dict() for p in _ordered(problems)])
+            snapshot = self.ctx.definitions.workspace(uow.session)
+        bundle = self._checked(snapshot, uploaded, problems)
 
-        touched = [p for p in bundle.processes if set(p.files) & set(uploaded)]
-        results = []
+        results: list[dict] = []
+        kept: list[dict] = []
         with self.ctx.db.unit_of_work(write=True) as uow:
+            # SQLite: the write transaction began with BEGIN IMMEDIATE (the database's write lock).
             if not self.ctx.db.is_sqlite:
                 uow.session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK_KEY)))
+            current = self.ctx.definitions.workspace(uow.session)
+            if current != snapshot:
+                bundle = self._checked(current, uploaded, problems)
             now = utc_now()
+            touched = [p for p in bundle.processes if set(p.files) & set(uploaded)]
+            source = "shipped" if shipped else "owner"
             for process in sorted(touched, key=lambda p: p.key):
-                row, created = self.ctx.definitions.store(uow.session, process, actor.username, now)
+                if shipped:
+                    reason = self.ctx.definitions.owner_version_in_the_way(uow.session, process)
+                    if reason is not None:
+                        kept.append({"key": process.key, **reason})
+                        continue
+                row, created = self.ctx.definitions.store(
+                    uow.session, process, actor.username, now, source=source
+                )
                 results.append({"key": row.process_key, "version": row.version, "created": created})
-        return {"deployed": results, "created": any(r["created"] for r in results)}
+        return {"deployed": results, "created": any(r["created"] for r in results), "kept": kept}
+
+    @staticmethod
+    def _checked(workspace: dict[str, str], uploaded: dict[str, str], problems: list[Problem]):
+        """The uploaded files laid over `workspace`, parsed and checked; raises with every problem."""
+        bundle = parse_bundle({**workspace, **uploaded})
+        found = [*problems, *bundle.problems, *check_bundle(bundle)]
+        if found:
+            raise DeploymentInvalid([p.as_dict() for p in _ordered(found)])
+        return bundle
 
     # ---- reading
     def processes(self, actor: Actor, page: PageRequest) -> dict:
@@ -96,18 +124,55 @@ class DeploymentService:
                 "versions": [_version_view(self.ctx, row) for row in rows],
             }
 
-    def bpmn(self, actor: Actor, key: str, version: int) -> str:
+    def _version_row(self, session, key: str, version: int) -> ProcessDefinition:
         if not 1 <= version <= MAX_VERSION:
             raise NotFound(f"process '{key}' has no version {version}")
+        row = session.execute(
+            select(ProcessDefinition).where(
+                ProcessDefinition.process_key == key, ProcessDefinition.version == version
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"process '{key}' has no version {version}")
+        return row
+
+    def bpmn(self, actor: Actor, key: str, version: int) -> str:
         with self.ctx.db.unit_of_work(write=False) as uow:
-            row = uow.session.execute(
-                select(ProcessDefinition).where(
-                    ProcessDefinition.process_key == key, ProcessDefinition.version == version
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                raise NotFound(f"process '{key}' has no version {version}")
+            row = self._version_row(uow.session, key, version)
             return row.files[row.bpmn_file]
+
+    def files(self, actor: Actor, key: str, version: int) -> dict:
+        """The files a version is made of (its BPMN, the BPMN it calls, its tables and forms)."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = self._version_row(uow.session, key, version)
+            return {
+                "key": key,
+                "version": version,
+                "files": [
+                    {
+                        "name": name,
+                        "kind": kind_of(name),
+                        "size": len(text.encode("utf-8")),
+                        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                    }
+                    for name, text in sorted(row.files.items())
+                ],
+            }
+
+    def file(self, actor: Actor, key: str, version: int, name: str) -> tuple[str, str]:
+        """One file of a version exactly as deployed, and its kind (`bpmn`, `dmn` or `form`)."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            row = self._version_row(uow.session, key, version)
+            if name not in row.files:
+                raise NotFound(f"version {version} of process '{key}' has no file '{name}'")
+            return row.files[name], kind_of(name) or "form"
+
+    def diff(self, actor: Actor, key: str, old: int, new: int) -> dict:
+        """What changed from version `old` to version `new`: per file, elements by id."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            before = dict(self._version_row(uow.session, key, old).files)
+            after = dict(self._version_row(uow.session, key, new).files)
+        return {"key": key, "from_version": old, "to_version": new, "files": diff_versions(before, after)}
 
     # ---- decisions
     def evaluate_decision(self, actor: Actor, decision_id: str, inputs: dict[str, Any]) -> dict:
@@ -120,7 +185,7 @@ class DeploymentService:
             outcome = evaluate(engine, inputs, self.ctx.script_engine)
         except DecisionError as error:
             raise ValidationFailed(
-                "the decision could not be evaluated with these inputs", {"inputs": [str(error)]}
+                "the decision could not be evaluated with these inputs", {"inputs": error.messages}
             ) from None
         return {"decision_id": decision_id, **outcome}
 
@@ -149,4 +214,4 @@ def _version_view(ctx: EngineContext, row: ProcessDefinition, with_key: bool = F
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.element_id or "", p.message))
+    return sorted(set(problems), key=lambda p: (p.file or "", p.line or 0, p.element_id or "", p.message))

@@ -60,6 +60,9 @@ class ProcessDefinition(Base):
     files: Mapped[dict[str, str]] = mapped_column(JSONDoc)
     # SpiffWorkflow's serialization of the process spec and the specs it calls.
     spec: Mapped[str] = mapped_column(Text)
+    # Where the version came from: `shipped` (the service's own folders, deployed at start-up)
+    # or `owner` (an upload or the `deploy` command). A restart never replaces an owner's version.
+    source: Mapped[str] = mapped_column(String(20), default="owner", server_default="owner")
 
 
 class Case(Base):

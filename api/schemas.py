@@ -15,6 +15,15 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class StrictFloat(fields.Float):
+    """A JSON number, never a string that looks like one ("1200") and never a boolean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 # ---- shared
 MAX_PAGE = 1_000_000
 MAX_AMOUNT = 1_000_000_000  # CNY; amounts are stored as NUMERIC(14, 2)
@@ -230,7 +239,7 @@ class ApprovalPageSchema(PageSchema):
 class DecisionSchema(StrictSchema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     comment = fields.String(validate=validate.Length(max=4000))
-    approved_amount = fields.Float(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
+    approved_amount = StrictFloat(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
 
 
 class ApprovalRecordSchema(Schema):

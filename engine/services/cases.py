@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
@@ -35,6 +36,11 @@ STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")
 CANCELLERS = ("supervisors",)
 CASE_STATUSES = ("running", "completed", "cancelled", "error")
+# The service's own numbering (`TS-YYYYMMDD-NNNNNN`, and longer sequences past a million a day).
+# Clients may not send a key of this form, so a generated key never meets a given one.
+OWN_KEY_FORMAT = re.compile(r"\s*TS-\d{8}-\d+\s*", re.IGNORECASE)
+# Statuses whose business key stays taken: every case but a cancelled one (cancelling frees it).
+KEY_HOLDING_STATUSES = ("running", "error", "completed")
 
 
 def _request_digest(process_key: str, business_key: str | None, data: dict) -> str:
@@ -57,6 +63,11 @@ class CaseService:
     ) -> tuple[dict, bool]:
         """Start a case; returns (case, created). The same Idempotency-Key again returns the first case."""
         require_groups(actor, *STARTERS)
+        if business_key is not None and OWN_KEY_FORMAT.fullmatch(business_key):
+            raise ValidationFailed(
+                "business keys of the service's own format are generated, not given",
+                {"business_key": ["TS-YYYYMMDD-NNNNNN is the service's own numbering; send a key of yours"]},
+            )
         digest = _request_digest(process_key, business_key, data)
         try:
             return self._start(actor, process_key, data, business_key, idempotency_key, digest)
@@ -158,18 +169,34 @@ class CaseService:
 
     @staticmethod
     def _check_business_key_free(session: Session, process_key: str, business_key: str) -> None:
+        """A given key names one complaint: refused while a case holds it, finished ones included.
+
+        The partial unique index on live cases closes the race between two starts; a finished
+        case cannot become live again, so reading it here is enough for those.
+        """
         taken = session.execute(
-            select(Case.id).where(
+            select(Case.status).where(
                 Case.process_key == process_key,
                 Case.business_key == business_key,
-                Case.status.in_(ACTIVE_STATUSES),
+                Case.status.in_(KEY_HOLDING_STATUSES),
             )
         ).first()
         if taken is not None:
-            raise Conflict(f"an active case of '{process_key}' already has business key {business_key}")
+            raise Conflict(f"a {taken[0]} case of '{process_key}' already has business key {business_key}")
 
     def _next_business_key(self, session: Session, now) -> str:
-        """`TS-<local date>-<daily sequence>`, e.g. TS-20261122-000123 (atomic on both databases)."""
+        """`TS-<local date>-<daily sequence>`, e.g. TS-20261122-000123 (atomic on both databases).
+
+        Clients cannot send keys of this form; a number some case already holds anyway (one
+        given before that rule, or a day's counter reset by hand) is skipped, never reused.
+        """
+        while True:
+            key = self._next_number(session, now)
+            holder = session.execute(select(Case.id).where(Case.business_key == key).limit(1)).first()
+            if holder is None:
+                return key
+
+    def _next_number(self, session: Session, now) -> str:
         day = self.ctx.local(now).strftime("%Y%m%d")
         name = f"business_key:{day}"
         dialect = session.get_bind().dialect.name

@@ -164,6 +164,14 @@ class EscalationSchema(Schema):
     at = fields.DateTime(required=True)
 
 
+class CurrentStepSchema(Schema):
+    task_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    element_id = fields.String(required=True)
+    assignee = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+
+
 class CaseSummarySchema(Schema):
     id = fields.String(required=True)
     business_key = fields.String(required=True)
@@ -175,6 +183,14 @@ class CaseSummarySchema(Schema):
     issue_code = fields.String(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    customer_name = fields.String(
+        allow_none=True, metadata={"description": "masked (张*) for those who do not work the case"}
+    )
+    current_step = fields.Nested(
+        CurrentStepSchema,
+        allow_none=True,
+        metadata={"description": "the open task due first (else the oldest); null when none is open"},
+    )
 
 
 class CaseSchema(CaseSummarySchema):
@@ -195,6 +211,13 @@ class CaseListArgs(PageArgs):
     business_key = fields.String()
     customer_id = fields.String()
     priority = fields.String(validate=validate.OneOf(["urgent", "ordinary"]))
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "words searched in business key, customer id, name, phone, product serial and "
+            "problem description; every word must match"
+        },
+    )
 
 
 class CaseStartSchema(StrictSchema):

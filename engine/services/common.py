@@ -217,6 +217,7 @@ PERSONAL_SUFFIXES = {
     "address": "address",
     "customer_name": "name",
     "contact_name": "name",
+    "caller_name": "name",
 }
 # Groups that may open any case whole (the read of one they do not work is recorded).
 OVERSEERS = ("supervisors", "admins")

@@ -149,6 +149,10 @@ def test_nesting_past_the_parsers_own_recursion_limit_is_a_422(api, engine, endp
         assert response.status_code == 422, depth
         assert "nested" in json.dumps(response.get_json()["errors"])
     assert snapshot(engine) == before
+    # Nesting within the limit is still data like any other.
+    body = {"inputs": {"priority": "urgent", "extra": nested(MAX_DEPTH - 3)}}
+    response = api.post("/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json=body)
+    assert response.status_code == 200, response.get_json()
 
 
 def test_a_chunked_body_without_a_length_is_cut_off_at_the_limit(live_server):
@@ -168,12 +172,6 @@ def test_a_chunked_body_without_a_length_is_cut_off_at_the_limit(live_server):
     connection.close()
 
 
-def test_nesting_up_to_the_limit_is_accepted(api):
-    body = {"inputs": {"priority": "urgent", "extra": nested(MAX_DEPTH - 3)}}
-    response = api.post("/api/v1/decisions/sla_deadlines/evaluate", "zhou.hao", json=body)
-    assert response.status_code == 200, response.get_json()
-
-
 def test_the_error_handler_itself_survives_a_surrogate_echoed_in_a_message(api):
     # An unknown field is named in the error; its name holds a surrogate the answer must escape.
     # (The body check refuses it first; this is the path a schema error would take.)
@@ -184,8 +182,8 @@ def test_the_error_handler_itself_survives_a_surrogate_echoed_in_a_message(api):
     assert json.loads(response.get_data().decode("utf-8"))["errors"] == {"\ud800": ["Unknown field."]}
 
 
-@pytest.mark.parametrize("amount", ["1200", "1e3", "NaN", True, [1200], {"v": 1}])
-def test_numbers_sent_as_strings_or_other_types_are_refused(api, engine, amount):
+@pytest.mark.parametrize("amount", ["1200", "1e3", "0", " 5 ", "1200.50"])
+def test_numbers_sent_as_strings_are_refused(api, engine, amount):
     case = apply(api, register(api, api.start(start_data(request="exchange"))))
     signoff = api.open_task(case, "manager_approval")
     before = snapshot(engine)
@@ -196,16 +194,6 @@ def test_numbers_sent_as_strings_or_other_types_are_refused(api, engine, amount)
     )
     assert response.status_code == 422
     assert "approved_amount" in response.get_json()["errors"]
-    assert snapshot(engine) == before
-
-
-def test_amount_claimed_as_a_string_is_refused(api, engine):
-    before = snapshot(engine)
-    response = api.post(
-        "/api/v1/cases", "li.na", json={"process": "complaint", "data": start_data(amount_claimed="5")}
-    )
-    assert response.status_code == 422
-    assert list(response.get_json()["errors"]) == ["amount_claimed"]
     assert snapshot(engine) == before
 
 

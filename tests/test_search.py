@@ -30,7 +30,8 @@ def cases(api):
             problem={"description": "刹车失灵 100% 无法制动", "category": "sudden_incident"},
         )
     )
-    return {"first": first, "second": second}
+    unrelated = api.start(start_data(customer={"id": "C-3001", "name": "赵六", "phone": "13000000000"}))
+    return {"first": first, "second": second, "unrelated": unrelated}
 
 
 def ids(api, q: str, user: str = "li.na") -> list[str]:
@@ -99,7 +100,7 @@ def test_a_case_with_no_open_task_has_no_current_step(api, cases):
 
 
 def test_search_combines_with_the_other_filters_and_pages(api, cases):
-    assert ids(api, "C-20") == sorted(c["id"] for c in cases.values())
+    assert ids(api, "C-20") == sorted(cases[name]["id"] for name in ("first", "second"))
     response = api.get("/api/v1/cases?q=C-20&priority=urgent", "li.na").get_json()
     assert [i["id"] for i in response["items"]] == [cases["second"]["id"]] and response["total"] == 1
     response = api.get("/api/v1/cases?q=C-20&per_page=1&page=2", "li.na").get_json()

@@ -32,6 +32,7 @@ from .common import (
     current_steps,
     customer_name,
     integration_only,
+    local_times,
     lock_case,
     masked,
     paged,
@@ -338,7 +339,7 @@ class CaseService:
                     "actor": e.actor,
                     "type": e.type,
                     "task_id": e.task_id,
-                    "detail": e.detail if whole else masked(e.detail),
+                    "detail": local_times(self.ctx, e.detail if whole else masked(e.detail)),
                 },
             )
 

@@ -186,7 +186,7 @@ def case_view(
                 {"clock": e.clock, "at": ctx.local(e.at), "name": (e.detail or {}).get("name")}
                 for e in escalations
             ],
-            "error": case.error,
+            "error": local_times(ctx, case.error),
         }
     )
     return view
@@ -350,3 +350,24 @@ def customer_name(case: Case, whole: bool) -> str | None:
     if not isinstance(name, str):
         return None
     return name if whole else mask_text("name", name)
+
+
+def local_times(ctx: EngineContext, value: Any) -> Any:
+    """A stored detail (an event's, a case's error) with every moment in the service's offset.
+
+    Moments are written as ISO 8601 text in UTC by whichever part recorded them; readers get
+    them in the service's timezone, like every other time in a response. Only values under keys
+    named `at`, `*_at` or `due` are touched, and only when they parse as a moment with an offset.
+    """
+    if not isinstance(value, dict):
+        return value
+    result = dict(value)
+    for key, item in value.items():
+        if isinstance(item, str) and (key in ("at", "due") or key.endswith("_at")):
+            try:
+                moment = datetime.fromisoformat(item)
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                result[key] = ctx.local(moment).isoformat()
+    return result

@@ -280,6 +280,7 @@ def integration_only(actor: Actor) -> bool:
 
 
 def owner_of(case: Case) -> str | None:
+    """The case's owner: `data.owner` when it was reassigned, else the first-contact owner."""
     data = case.data or {}
     owner = data.get("owner") or data.get("first_contact_owner")
     return owner if isinstance(owner, str) else None
@@ -333,6 +334,7 @@ def current_steps(session: Session, case_ids: list[str]) -> dict[str, HumanTask]
 
 
 def step_view(ctx: EngineContext, row: HumanTask | None) -> dict | None:
+    """A summary's `current_step`: the task, its name and who holds it, and when it is due."""
     if row is None:
         return None
     return {
@@ -345,6 +347,7 @@ def step_view(ctx: EngineContext, row: HumanTask | None) -> dict | None:
 
 
 def customer_name(case: Case, whole: bool) -> str | None:
+    """The customer's name for a summary: whole, or masked (`张*`) for those who do not work it."""
     customer = (case.data or {}).get("customer")
     name = customer.get("name") if isinstance(customer, dict) else None
     if not isinstance(name, str):

@@ -18,6 +18,7 @@ Multipart uploads (deployments, attachments) are not JSON and keep the applicati
 from __future__ import annotations
 
 import json
+import os
 import re
 import typing
 from collections.abc import Iterator
@@ -28,12 +29,24 @@ from webargs.flaskparser import FlaskParser, is_json_request
 
 from engine.errors import ValidationFailed
 
-# Documented in the README ("Limits on what a request may hold").
-MAX_BODY_BYTES = 1024 * 1024
-MAX_DEPTH = 32
-MAX_STRING_CHARS = 20_000
+
+def _limit(name: str, default: int) -> int:
+    """A limit from the environment (`COMPLAINTS_<NAME>`), else its documented default."""
+    text = os.environ.get(f"COMPLAINTS_{name}", "").strip()
+    if not text:
+        return default
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"COMPLAINTS_{name} must be a positive whole number, not {text!r}")
+    return value
+
+
+# Documented in the README ("What a request may hold").
+MAX_BODY_BYTES = _limit("MAX_BODY_BYTES", 1024 * 1024)
+MAX_DEPTH = _limit("MAX_JSON_DEPTH", 32)
+MAX_STRING_CHARS = _limit("MAX_STRING_CHARS", 20_000)
 MAX_KEY_CHARS = 200
-# At most this many problems are listed; the rest are summarised in `detail`.
+# At most this many fields are listed in one answer (the walk stops there).
 MAX_LISTED_PROBLEMS = 20
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")

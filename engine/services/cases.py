@@ -285,7 +285,7 @@ class CaseService:
         priority: str | None = None,
         q: str | None = None,
     ) -> dict:
-        """Case summaries, newest first; `q` searches the fields of `SEARCHED` (every word must match).
+        """Case summaries, newest first; `q` searches the columns of `searched()`, every word.
 
         Each summary carries the customer's name (masked for those who do not work the case), the
         current step and its due time. An integration lists only the cases it started.

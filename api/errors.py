@@ -23,6 +23,8 @@ from engine.errors import (
     ValidationFailed,
 )
 
+from .json_body import check_body
+
 log = logging.getLogger(__name__)
 
 STATUS_OF = {
@@ -58,12 +60,29 @@ def problem(status: int, title: str, detail: str | None = None, slug: str | None
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    response = Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
-    )
+    if isinstance(body.get("errors"), dict):
+        body["errors"] = {path: _once(messages) for path, messages in body["errors"].items()}
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A message that quotes a client's lone surrogate: escaped, the answer is still valid UTF-8.
+        text = json.dumps(body, ensure_ascii=True)
+    response = Response(text, status=status, mimetype="application/problem+json")
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="complaints"'
     return response
+
+
+def _once(messages):
+    """Each message once, in the order first given (validators may report one fault twice)."""
+    if not isinstance(messages, list):
+        return messages
+    seen: list = []
+    for message in messages:
+        if message not in seen:
+            seen.append(message)
+    return seen
 
 
 def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
@@ -72,9 +91,10 @@ def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(messages, dict):
         for key, value in messages.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            flat.update(flatten_errors(value, path))
+            for key_path, found in flatten_errors(value, path).items():
+                flat[key_path] = _once(flat.get(key_path, []) + found)
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        flat[prefix or "(root)"] = list(messages)
+        flat[prefix or "(root)"] = _once(list(messages))
     elif isinstance(messages, list):
         for index, value in enumerate(messages):
             flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
@@ -113,6 +133,8 @@ def register_error_handlers(app: Flask) -> None:
         ):
             return problem(400, "Bad request", "the URL holds a NUL character")
         return None
+
+    app.before_request(check_body)
 
     @app.errorhandler(EngineError)
     def engine_error(error: EngineError):

@@ -16,6 +16,15 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class StrictFloat(fields.Float):
+    """A JSON number, never a string that looks like one ("1200") and never a boolean."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 # ---- shared
 MAX_PAGE = 1_000_000
 
@@ -155,6 +164,14 @@ class EscalationSchema(Schema):
     at = fields.DateTime(required=True)
 
 
+class CurrentStepSchema(Schema):
+    task_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    element_id = fields.String(required=True)
+    assignee = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+
+
 class CaseSummarySchema(Schema):
     id = fields.String(required=True)
     business_key = fields.String(required=True)
@@ -166,6 +183,14 @@ class CaseSummarySchema(Schema):
     issue_code = fields.String(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+    customer_name = fields.String(
+        allow_none=True, metadata={"description": "masked (张*) for those who do not work the case"}
+    )
+    current_step = fields.Nested(
+        CurrentStepSchema,
+        allow_none=True,
+        metadata={"description": "the open task due first (else the oldest); null when none is open"},
+    )
 
 
 class CaseSchema(CaseSummarySchema):
@@ -186,6 +211,13 @@ class CaseListArgs(PageArgs):
     business_key = fields.String()
     customer_id = fields.String()
     priority = fields.String(validate=validate.OneOf(["urgent", "ordinary"]))
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "words searched in business key, customer id, name, phone, product serial and "
+            "problem description; every word must match"
+        },
+    )
 
 
 class CaseStartSchema(StrictSchema):
@@ -230,7 +262,7 @@ class ApprovalPageSchema(PageSchema):
 class DecisionSchema(StrictSchema):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     comment = fields.String(validate=validate.Length(max=4000))
-    approved_amount = fields.Float(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
+    approved_amount = StrictFloat(allow_none=True, validate=validate.Range(min=0, max=MAX_AMOUNT))
 
 
 class ApprovalRecordSchema(Schema):

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .identity import Actor, Directory
+from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
 
@@ -77,6 +78,15 @@ def query_columns(case: Case) -> None:
     case.priority = priority if priority in PRIORITIES else "ordinary"
 
 
+def breaches(runtime: CaseRuntime) -> list[tuple[str, str | None]]:
+    """(clock, name) of each SLA escalation this act threw: the code and the escalation's name."""
+    return [
+        (event.event_definition.code or event.event_definition.name, event.event_definition.name)
+        for event in runtime.log.thrown
+        if isinstance(event.event_definition, EscalationEventDefinition)
+    ]
+
+
 def schedule_retry(case: Case, now: datetime) -> None:
     """After a failure: retry in 2, 4, 8 … seconds (at most an hour), and stop after MAX_RETRIES."""
     case.timer_failures = (case.timer_failures or 0) + 1
@@ -118,20 +128,21 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
     case.data = _json_safe(data)
     query_columns(case)
 
+    # What the clock did is the system's act, whoever's act noticed the time had passed.
     for timer in log.timers_fired:
         add_event(
             session,
             case.id,
             now,
-            actor,
+            SYSTEM,
             "timer_fired",
             None,
             {"element_id": timer.element_id, "name": timer.name, "due_at": timer.due},
         )
-    for clock in runtime.breached_clocks():
+    for clock, name in breaches(runtime):
         case.escalated = True
-        session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={}))
-        add_event(session, case.id, now, actor, "sla_breached", None, {"clock": clock})
+        session.add(Escalation(case_id=case.id, clock=clock, at=now, detail={"name": name}))
+        add_event(session, case.id, now, SYSTEM, "sla_breached", None, {"clock": clock})
 
     open_tasks = _sync_tasks(session, case, runtime, actor, now, directory, open_rows)
 

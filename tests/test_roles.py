@@ -69,9 +69,17 @@ class Calls:
     def __init__(self, api):
         self.api = api
 
-    def agents_task(self) -> dict:
+    def fresh_case(self) -> dict:
+        """A new case waiting at its agents' task; a case that is not is a failure of its own."""
         case = self.api.start(user="callcentre")
-        return case["tasks"][0]
+        elements = [t["element_id"] for t in case["tasks"]]
+        assert case["status"] == "running" and elements == ["register_complaint"], (
+            f"a new case should wait at register_complaint: {case['status']}, {elements}, {case['error']}"
+        )
+        return case
+
+    def agents_task(self) -> dict:
+        return self.fresh_case()["tasks"][0]
 
     def call(self, endpoint: str, user: str):
         api = self.api
@@ -89,7 +97,7 @@ class Calls:
         if endpoint == "POST /api/v1/cases":
             return api.post(path, user, json={"process": "complaint", "data": START_DATA})
         if path.startswith("/api/v1/cases/{id}"):
-            case = api.start(user="callcentre")
+            case = self.fresh_case()
             path = path.replace("{id}", case["id"]).replace("{name}", "customer_called_back")
             if path.endswith("/cancel"):
                 return api.post(path, user, json={"reason": "测试"})

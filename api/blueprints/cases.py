@@ -55,7 +55,11 @@ def start_case(body):
 @blp.arguments(CaseListArgs, location="query")
 @blp.response(200, CasePageSchema)
 def list_cases(args):
-    """Case summaries, newest first, filtered by the query."""
+    """Case summaries, newest first, filtered by the query; `q` searches (Chinese included).
+
+    Each summary carries the customer's name (masked unless the caller works the case), the
+    current step and its due time. An integration sees only the cases it started.
+    """
     page = page_of(args)
     return engine().cases.list(current_actor(), page, **args)
 
@@ -63,7 +67,11 @@ def list_cases(args):
 @blp.route("/<string:case_id>")
 @blp.response(200, CaseSchema)
 def get_case(case_id):
-    """A case with its data, open tasks, pending timers and escalations."""
+    """A case with its data, open tasks, pending timers and escalations.
+
+    Personal fields are masked unless the caller works the case; supervisors and admins see it
+    whole, and their read of a case they do not work is recorded in its audit trail.
+    """
     return engine().cases.get(current_actor(), case_id)
 
 
@@ -80,6 +88,7 @@ def case_events(args, case_id):
 @blp.response(200, ApprovalRecordPageSchema)
 def case_approvals(args, case_id):
     """Every sign-off decision on a case, oldest first."""
+    engine().cases.readable(current_actor(), case_id)
     return engine().approvals.of_case(current_actor(), case_id, page_of(args))
 
 

@@ -21,7 +21,7 @@ SCRAPERS = ("supervisors",)
 def metrics():
     """Prometheus metrics (admins and supervisors)."""
     require_groups(current_actor(), *SCRAPERS)
-    return Response(generate_latest(engine().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(engine().metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def install(app: Flask, engine_: Engine) -> None:

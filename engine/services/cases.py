@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,25 +17,51 @@ from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts
 from ..forms import apply_defaults, field_errors
-from ..identity import Actor
+from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
 from .common import (
+    OVERSEERS,
     EngineContext,
     PageRequest,
     acting,
     case_summary,
     case_view,
+    cases_worked_by,
+    current_steps,
+    customer_name,
+    integration_only,
+    local_times,
     lock_case,
+    masked,
     paged,
     require_groups,
+    step_view,
 )
 
 STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")
 CANCELLERS = ("supervisors",)
 CASE_STATUSES = ("running", "completed", "cancelled", "error")
+# The service's own numbering (`TS-YYYYMMDD-NNNNNN`, and longer sequences past a million a day).
+# Clients may not send a key of this form, so a generated key never meets a given one.
+OWN_KEY_FORMAT = re.compile(r"\s*TS-\d{8}-\d+\s*", re.IGNORECASE)
+# Statuses whose business key stays taken: every case but a cancelled one (cancelling frees it).
+KEY_HOLDING_STATUSES = ("running", "error", "completed")
+MAX_SEARCH_WORDS = 5
+
+
+def searched() -> list:
+    """What `GET /cases?q=` searches: business key, customer id, name, phone, serial, problem."""
+    return [
+        Case.business_key,
+        Case.customer_id,
+        Case.data["customer"]["name"].as_string(),
+        Case.data["customer"]["phone"].as_string(),
+        Case.data["product"]["serial"].as_string(),
+        Case.data["problem"]["description"].as_string(),
+    ]
 
 
 def _request_digest(process_key: str, business_key: str | None, data: dict) -> str:
@@ -57,6 +84,11 @@ class CaseService:
     ) -> tuple[dict, bool]:
         """Start a case; returns (case, created). The same Idempotency-Key again returns the first case."""
         require_groups(actor, *STARTERS)
+        if business_key is not None and OWN_KEY_FORMAT.fullmatch(business_key):
+            raise ValidationFailed(
+                "business keys of the service's own format are generated, not given",
+                {"business_key": ["TS-YYYYMMDD-NNNNNN is the service's own numbering; send a key of yours"]},
+            )
         digest = _request_digest(process_key, business_key, data)
         try:
             return self._start(actor, process_key, data, business_key, idempotency_key, digest)
@@ -170,18 +202,34 @@ class CaseService:
 
     @staticmethod
     def _check_business_key_free(session: Session, process_key: str, business_key: str) -> None:
+        """A given key names one complaint: refused while a case holds it, finished ones included.
+
+        The partial unique index on live cases closes the race between two starts; a finished
+        case cannot become live again, so reading it here is enough for those.
+        """
         taken = session.execute(
-            select(Case.id).where(
+            select(Case.status).where(
                 Case.process_key == process_key,
                 Case.business_key == business_key,
-                Case.status.in_(ACTIVE_STATUSES),
+                Case.status.in_(KEY_HOLDING_STATUSES),
             )
         ).first()
         if taken is not None:
-            raise Conflict(f"an active case of '{process_key}' already has business key {business_key}")
+            raise Conflict(f"a {taken[0]} case of '{process_key}' already has business key {business_key}")
 
     def _next_business_key(self, session: Session, now) -> str:
-        """`TS-<local date>-<daily sequence>`, e.g. TS-20261122-000123 (atomic on both databases)."""
+        """`TS-<local date>-<daily sequence>`, e.g. TS-20261122-000123 (atomic on both databases).
+
+        Clients cannot send keys of this form; a number some case already holds anyway (one
+        given before that rule, or a day's counter reset by hand) is skipped, never reused.
+        """
+        while True:
+            key = self._next_number(session, now)
+            holder = session.execute(select(Case.id).where(Case.business_key == key).limit(1)).first()
+            if holder is None:
+                return key
+
+    def _next_number(self, session: Session, now) -> str:
         day = self.ctx.local(now).strftime("%Y%m%d")
         name = f"business_key:{day}"
         dialect = session.get_bind().dialect.name
@@ -196,12 +244,47 @@ class CaseService:
         return f"TS-{day}-{value:06d}"
 
     # ---- read
-    def get(self, actor: Actor, case_id: str) -> dict:
+    def _readable(self, session: Session, actor: Actor, case_id: str) -> Case:
+        """The case, if the actor may read it at all: an integration only the cases it started."""
+        case = session.get(Case, case_id)
+        if case is None or (integration_only(actor) and case.created_by != actor.username):
+            raise NotFound(f"no case {case_id}")
+        return case
+
+    def _access(self, session: Session, actor: Actor, case: Case) -> tuple[bool, bool]:
+        """(whole, recorded): may the actor see the case whole, and must the read be recorded."""
+        if case.id in cases_worked_by(session, actor, [case]):
+            return True, False
+        if actor.in_any(*OVERSEERS) and actor.username != SYSTEM.username:
+            return True, True
+        return False, False
+
+    def _record_read(self, actor: Actor, case_id: str) -> None:
+        """A supervisor's or admin's read of a case they do not work, in its audit trail."""
+        with acting(self.ctx) as uow:
+            add_event(
+                uow.session,
+                case_id,
+                utc_now(),
+                actor,
+                "case_viewed",
+                detail={"reason": "opened by a supervisor or admin who does not work the case"},
+            )
+
+    def readable(self, actor: Actor, case_id: str) -> None:
+        """Raise NotFound unless the actor may read the case (for reads served by other services)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
-            case = uow.session.get(Case, case_id)
-            if case is None:
-                raise NotFound(f"no case {case_id}")
-            return case_view(self.ctx, uow.session, case)
+            self._readable(uow.session, actor, case_id)
+
+    def get(self, actor: Actor, case_id: str) -> dict:
+        """The case, whole for those who work it, masked for others (DOMAIN §8)."""
+        with self.ctx.db.unit_of_work(write=False) as uow:
+            case = self._readable(uow.session, actor, case_id)
+            whole, record = self._access(uow.session, actor, case)
+            view = case_view(self.ctx, uow.session, case, whole=whole)
+        if record:
+            self._record_read(actor, case_id)
+        return view
 
     def list(
         self,
@@ -212,8 +295,16 @@ class CaseService:
         business_key: str | None = None,
         customer_id: str | None = None,
         priority: str | None = None,
+        q: str | None = None,
     ) -> dict:
+        """Case summaries, newest first; `q` searches the columns of `searched()`, every word.
+
+        Each summary carries the customer's name (masked for those who do not work the case), the
+        current step and its due time. An integration lists only the cases it started.
+        """
         query = select(Case)
+        if integration_only(actor):
+            query = query.where(Case.created_by == actor.username)
         if process:
             query = query.where(Case.process_key == process)
         if status:
@@ -224,20 +315,32 @@ class CaseService:
             query = query.where(Case.customer_id == customer_id)
         if priority:
             query = query.where(Case.priority == priority)
+        for word in (q or "").split()[:MAX_SEARCH_WORDS]:
+            query = query.where(or_(*(column.icontains(word, autoescape=True) for column in searched())))
         query = query.order_by(Case.created_at.desc(), Case.id)
         with self.ctx.db.unit_of_work(write=False) as uow:
-            version_of = self.ctx.definitions.version_of
-            return paged(
-                uow.session,
-                query,
-                page,
-                lambda case: case_summary(self.ctx, case, version_of(uow.session, case.definition_id)),
-            )
+            session = uow.session
+            result = paged(session, query, page, lambda case: case)
+            cases = result["items"]
+            worked = cases_worked_by(session, actor, cases)
+            steps = current_steps(session, [c.id for c in cases])
+            items = []
+            for case in cases:
+                item = case_summary(
+                    self.ctx, case, self.ctx.definitions.version_of(session, case.definition_id)
+                )
+                item["customer_name"] = customer_name(case, case.id in worked)
+                item["current_step"] = step_view(self.ctx, steps.get(case.id))
+                items.append(item)
+            result["items"] = items
+            return result
 
     def events(self, actor: Actor, case_id: str, page: PageRequest) -> dict:
+        """The audit trail; personal data in event details is masked for those who do not work
+        the case (supervisors and admins included: they open the case itself to see it whole)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
-            if uow.session.get(Case, case_id) is None:
-                raise NotFound(f"no case {case_id}")
+            case = self._readable(uow.session, actor, case_id)
+            whole = case.id in cases_worked_by(uow.session, actor, [case])
             query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)
             return paged(
                 uow.session,
@@ -248,7 +351,7 @@ class CaseService:
                     "actor": e.actor,
                     "type": e.type,
                     "task_id": e.task_id,
-                    "detail": e.detail,
+                    "detail": local_times(self.ctx, e.detail if whole else masked(e.detail)),
                 },
             )
 
@@ -274,7 +377,9 @@ class CaseService:
                 detail={"name": name, "data": data},
             )
             open_tasks = apply_act(uow.session, case, runtime, actor, now, self.ctx.directory)
-            return case_view(self.ctx, uow.session, case, open_tasks)
+            # The sender learns what the message did, but sees the customer as a reader would.
+            whole = actor.in_any(*OVERSEERS) or case.id in cases_worked_by(uow.session, actor, [case])
+            return case_view(self.ctx, uow.session, case, open_tasks, whole=whole)
 
     def cancel(self, actor: Actor, case_id: str, reason: str) -> dict:
         require_groups(actor, *CANCELLERS)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -146,24 +146,37 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
 
 
 def case_view(
-    ctx: EngineContext, session: Session, case: Case, open_tasks: list[HumanTask] | None = None
+    ctx: EngineContext,
+    session: Session,
+    case: Case,
+    open_tasks: list[HumanTask] | None = None,
+    whole: bool = True,
 ) -> dict:
-    """The case as the API returns it; pass `open_tasks` when the act just produced them."""
+    """The case as the API returns it; pass `open_tasks` when the act just produced them.
+
+    `whole=False` masks the personal fields (DOMAIN §8) for a reader who does not work the case.
+    """
     if open_tasks is None:
-        open_tasks = session.execute(
-            select(HumanTask)
-            .where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            .order_by(HumanTask.created_at, HumanTask.id)
-        ).scalars()
+        open_tasks = list(
+            session.execute(
+                select(HumanTask)
+                .where(HumanTask.case_id == case.id, HumanTask.status == "open")
+                .order_by(HumanTask.created_at, HumanTask.id)
+            ).scalars()
+        )
     escalations = []
     if case.escalated:
         escalations = session.execute(
             select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)
         ).scalars()
     view = case_summary(ctx, case, ctx.definitions.version_of(session, case.definition_id))
+    far = datetime.max.replace(tzinfo=UTC)
+    first_due = min(open_tasks, key=lambda t: (t.due_at or far, t.created_at, t.id), default=None)
     view.update(
         {
-            "data": case.data,
+            "customer_name": customer_name(case, whole),
+            "current_step": step_view(ctx, first_due),
+            "data": case.data if whole else masked(case.data),
             "tasks": [task_view(ctx, t) for t in open_tasks],
             "timers": [
                 {"name": t["name"], "due_at": ctx.local(datetime.fromisoformat(t["due_at"]))}
@@ -173,7 +186,191 @@ def case_view(
                 {"clock": e.clock, "at": ctx.local(e.at), "name": (e.detail or {}).get("name")}
                 for e in escalations
             ],
-            "error": case.error,
+            "error": local_times(ctx, case.error),
         }
     )
     return view
+
+
+# ---- personal data (DOMAIN §8): who sees a case whole, and what the others see
+
+# The personal fields of case data, by kind. Keys are compared in lower case. Inside the
+# `customer` object: these names; anywhere in the data: a key ending in one of PERSONAL_SUFFIXES
+# (`contact_phone`, `delivery_address`, ...). The customer's id, the product and the problem are
+# not personal: they are what the work is about.
+CUSTOMER_FIELDS = {
+    "name": "name",
+    "phone": "phone",
+    "mobile": "phone",
+    "telephone": "phone",
+    "tel": "phone",
+    "email": "email",
+    "address": "address",
+    "id_card": "phone",
+    "id_number": "phone",
+}
+PERSONAL_SUFFIXES = {
+    "phone": "phone",
+    "mobile": "phone",
+    "telephone": "phone",
+    "email": "email",
+    "address": "address",
+    "customer_name": "name",
+    "contact_name": "name",
+    "caller_name": "name",
+}
+# Groups that may open any case whole (the read of one they do not work is recorded).
+OVERSEERS = ("supervisors", "admins")
+
+
+def mask_text(kind: str, value: Any) -> Any:
+    """One personal value as someone who does not work the case sees it.
+
+    `13800000000` → `138****0000`; `张三` → `张*`; an address keeps its first few characters (the
+    city), an e-mail its first character and domain. Anything else becomes `***`.
+    """
+    if value is None or value == "":
+        return value
+    if not isinstance(value, str):
+        return "***"
+    if kind == "name":
+        return value[0] + "*" * max(1, len(value) - 1)
+    if kind == "phone":
+        if len(value) >= 8:
+            return value[:3] + "*" * (len(value) - 7) + value[-4:]
+        return "*" * len(value)
+    if kind == "email":
+        local, at, domain = value.partition("@")
+        return (local[:1] + "***" + at + domain) if at else "***"
+    if kind == "address":
+        keep = min(6, len(value) // 3)
+        return value[:keep] + "****"
+    return "***"
+
+
+def _personal_kind(key: str, in_customer: bool) -> str | None:
+    lowered = key.lower()
+    if in_customer and lowered in CUSTOMER_FIELDS:
+        return CUSTOMER_FIELDS[lowered]
+    for suffix, kind in PERSONAL_SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return kind
+    return None
+
+
+def masked(value: Any, in_customer: bool = False) -> Any:
+    """A copy of case data (or an event's detail) with every personal field masked."""
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            kind = _personal_kind(str(key), in_customer)
+            if kind is not None and not isinstance(item, dict | list):
+                result[key] = mask_text(kind, item)
+            else:
+                result[key] = masked(item, in_customer=str(key).lower() == "customer")
+        return result
+    if isinstance(value, list):
+        return [masked(item, in_customer) for item in value]
+    return value
+
+
+def integration_only(actor: Actor) -> bool:
+    """An integration (and nothing else) sees only the cases it started."""
+    return actor.in_any("integrations") and not (actor.groups - {"integrations"})
+
+
+def owner_of(case: Case) -> str | None:
+    """The case's owner: `data.owner` when it was reassigned, else the first-contact owner."""
+    data = case.data or {}
+    owner = data.get("owner") or data.get("first_contact_owner")
+    return owner if isinstance(owner, str) else None
+
+
+def cases_worked_by(session: Session, actor: Actor, cases: list[Case]) -> set[str]:
+    """The ids of those cases the actor works (DOMAIN §8), in one query for a whole page.
+
+    They work a case when they started it or own it, hold or completed one of its tasks, or one
+    of its open unclaimed tasks is offered to one of their groups (approvers of its applications
+    included: a sign-off is such a task).
+    """
+    worked = {c.id for c in cases if actor.username in (c.created_by, owner_of(c))}
+    rest = [c.id for c in cases if c.id not in worked]
+    if not rest:
+        return worked
+    groups = sorted(actor.groups)
+    query = (
+        select(HumanTask.case_id)
+        .where(HumanTask.case_id.in_(rest))
+        .where(
+            (HumanTask.assignee == actor.username)
+            | (HumanTask.completed_by == actor.username)
+            | (
+                (HumanTask.status == "open")
+                & HumanTask.assignee.is_(None)
+                & HumanTask.candidate_group.in_(groups)
+            )
+        )
+        .distinct()
+    )
+    worked.update(session.execute(query).scalars())
+    return worked
+
+
+def current_steps(session: Session, case_ids: list[str]) -> dict[str, HumanTask]:
+    """The open task that is due first (else the oldest) of each case, in one query."""
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
+    ).scalars()
+    best: dict[str, HumanTask] = {}
+    far = datetime.max.replace(tzinfo=UTC)
+    for row in rows:
+        key = (row.due_at or far, row.created_at, row.id)
+        held = best.get(row.case_id)
+        if held is None or key < (held.due_at or far, held.created_at, held.id):
+            best[row.case_id] = row
+    return best
+
+
+def step_view(ctx: EngineContext, row: HumanTask | None) -> dict | None:
+    """A summary's `current_step`: the task, its name and who holds it, and when it is due."""
+    if row is None:
+        return None
+    return {
+        "task_id": row.id,
+        "name": row.name,
+        "element_id": row.element_id,
+        "assignee": row.assignee,
+        "due_at": ctx.local(row.due_at),
+    }
+
+
+def customer_name(case: Case, whole: bool) -> str | None:
+    """The customer's name for a summary: whole, or masked (`张*`) for those who do not work it."""
+    customer = (case.data or {}).get("customer")
+    name = customer.get("name") if isinstance(customer, dict) else None
+    if not isinstance(name, str):
+        return None
+    return name if whole else mask_text("name", name)
+
+
+def local_times(ctx: EngineContext, value: Any) -> Any:
+    """A stored detail (an event's, a case's error) with every moment in the service's offset.
+
+    Moments are written as ISO 8601 text in UTC by whichever part recorded them; readers get
+    them in the service's timezone, like every other time in a response. Only values under keys
+    named `at`, `*_at` or `due` are touched, and only when they parse as a moment with an offset.
+    """
+    if not isinstance(value, dict):
+        return value
+    result = dict(value)
+    for key, item in value.items():
+        if isinstance(item, str) and (key in ("at", "due") or key.endswith("_at")):
+            try:
+                moment = datetime.fromisoformat(item)
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                result[key] = ctx.local(moment).isoformat()
+    return result

@@ -90,6 +90,8 @@ class Case(Base):
             postgresql_where=text(LIVE_CASE),
         ),
         Index("ix_case_business_key", "business_key"),
+        # An integration's own cases (it sees only those), newest first.
+        Index("ix_case_created_by", "created_by", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -16,7 +16,17 @@ from engine.core import Engine
 from engine.identity import Directory
 
 from .auth import install_auth
-from .blueprints import approvals, cases, deployments, health, metrics, processes, tasks
+from .blueprints import (
+    approvals,
+    attachments,
+    cases,
+    deployments,
+    health,
+    metrics,
+    ownership,
+    processes,
+    tasks,
+)
 from .errors import register_error_handlers
 from .schemas import ProblemSchema
 
@@ -66,6 +76,8 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
 
     api = ServiceApi(app)
     for module in (health, processes, deployments, cases, tasks, approvals):
+        api.register_blueprint(module.blp)
+    for module in (attachments, ownership):
         api.register_blueprint(module.blp)
     app.register_blueprint(metrics.blp)
     metrics.install(app, engine)

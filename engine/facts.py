@@ -32,6 +32,32 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month + 1, day=day)
 
 
+def repeated_case(
+    session: Session, process_key: str, data: dict[str, Any], now: datetime
+) -> tuple[str, str] | None:
+    """(id, business key) of the closed complaint this one repeats: the same customer and issue
+    code, closed within the last 3 calendar months (the most recently closed one), else None."""
+    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    customer_id = customer.get("id")
+    issue_code = problem.get("issue_code")
+    if not customer_id or not issue_code:
+        return None
+    row = session.execute(
+        select(Case.id, Case.business_key)
+        .where(
+            Case.customer_id == customer_id,
+            Case.issue_code == issue_code,
+            Case.process_key == process_key,
+            Case.status == "completed",
+            Case.ended_at >= months_before(now, REPEAT_MONTHS),
+        )
+        .order_by(Case.ended_at.desc(), Case.id)
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def case_facts(session: Session, process_key: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
     customer = data.get("customer") or {}
     problem = data.get("problem") or {}
@@ -39,22 +65,7 @@ def case_facts(session: Session, process_key: str, data: dict[str, Any], now: da
     issue_code = problem.get("issue_code")
     is_vip = customer.get("tier") == "vip"
 
-    repeat = False
-    if customer_id and issue_code:
-        repeat = (
-            session.execute(
-                select(Case.id)
-                .where(
-                    Case.customer_id == customer_id,
-                    Case.issue_code == issue_code,
-                    Case.process_key == process_key,
-                    Case.status == "completed",
-                    Case.ended_at >= months_before(now, REPEAT_MONTHS),
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
+    repeat = repeated_case(session, process_key, data, now) is not None
 
     ordinary = vip = 0
     if issue_code:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..facts import case_facts
+from ..facts import case_facts, repeated_case
 from ..forms import apply_defaults, field_errors
 from ..identity import Actor
 from ..projection import add_event, apply_act
@@ -30,6 +30,8 @@ from .common import (
     paged,
     require_groups,
 )
+from .links import add_link
+from .ownership import owner_at_intake
 
 STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")
@@ -89,6 +91,7 @@ class CaseService:
                 raise NotFound(f"no process '{process_key}' is deployed")
             definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))
+            owner = owner_at_intake(self.ctx, actor, data)
             start_form = definition.form(definition.start_form_file)
             if start_form is not None:
                 apply_defaults(start_form, data)
@@ -111,7 +114,7 @@ class CaseService:
                     "case_id": case_id,
                     "business_key": business_key,
                     "received_at": self.ctx.local(now).isoformat(timespec="seconds"),
-                    "first_contact_owner": actor.username,
+                    "first_contact_owner": owner,
                     "facts": case_facts(session, process_key, data, now),
                 }
             )
@@ -130,6 +133,9 @@ class CaseService:
                 timer_failures=0,
             )
             session.add(case)
+            repeated = repeated_case(session, process_key, data, now)
+            if repeated is not None:
+                add_link(session, case_id, repeated[0], "repeat_of", now)
             add_event(
                 session,
                 case_id,

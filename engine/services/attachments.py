@@ -264,7 +264,7 @@ class AttachmentService:
             if row is None:
                 raise NotFound(f"no attachment {attachment_id}")
             self._readable_case(uow.session, actor, row.case_id)
-        path = self.files.path_of(row.sha256)
-        if not path.is_file():
+            found = Download(self.files.path_of(row.sha256), row.filename, row.content_type, row.size)
+        if not found.path.is_file():
             raise Unavailable("the file of this attachment is missing from the file store")
-        return Download(path, row.filename, row.content_type, row.size)
+        return found

@@ -107,6 +107,7 @@ class CaseService:
                 business_key = self._next_business_key(session, now)
 
             case_id = str(uuid.uuid4())
+            repeated = repeated_case(session, process_key, data, now)
             # System fields last: case data from a client can never replace them.
             initial = dict(data)
             initial.update(
@@ -133,7 +134,6 @@ class CaseService:
                 timer_failures=0,
             )
             session.add(case)
-            repeated = repeated_case(session, process_key, data, now)
             if repeated is not None:
                 add_link(session, case_id, repeated[0], "repeat_of", now)
             add_event(

@@ -270,6 +270,36 @@ def test_a_bad_upload_form_is_422_and_stores_nothing(api, engine, form, error_fi
     assert listed(api, case["id"]) == [] and stored_files(engine) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("../../etc/秘密/检测报告.pdf", "检测报告.pdf"),
+        ("bad\x07na\x1bme\x7f.pdf", "badname.pdf"),
+        ("", "attachment.pdf"),
+        ("..", "attachment.pdf"),
+        ("a" * 300 + ".pdf", "a" * 255),
+    ],
+    ids=["folders", "control-characters", "empty", "dots", "too-long"],
+)
+def test_the_stored_name_never_carries_folders_or_control_characters(api, name, stored):
+    case = api.start()
+    response = upload(api, case["id"], image_bytes("PDF"), name=name)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["filename"] == stored
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"description": "证据\x00"}, {"task_id": "x\x00y"}, {"task_id": "t" * 37}],
+    ids=["nul-in-description", "nul-in-task-id", "long-task-id"],
+)
+def test_hostile_form_fields_are_422_on_both_databases(api, engine, form):
+    case = api.start()
+    response = upload(api, case["id"], image_bytes("PNG"), **form)
+    assert response.status_code == 422, response.get_json()
+    assert listed(api, case["id"]) == [] and stored_files(engine) == []
+
+
 def test_json_instead_of_a_file_is_422(api):
     case = api.start()
     response = api.post(f"/api/v1/cases/{case['id']}/attachments", "li.na", json={"file": "aGVsbG8="})
@@ -278,6 +308,8 @@ def test_json_instead_of_a_file_is_422(api):
 
 
 def test_unknown_case_and_attachment_are_404(api):
+    case = api.start()
+    assert api.get(f"/api/v1/cases/{case['id']}/attachments", "sun.li").get_json()["items"] == []
     assert upload(api, "no-such-case", image_bytes("PNG")).status_code == 404
     assert api.get("/api/v1/cases/no-such-case/attachments", "sun.li").status_code == 404
     assert api.get("/api/v1/attachments/no-such-attachment", "sun.li").status_code == 404

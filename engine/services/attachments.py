@@ -175,8 +175,14 @@ class AttachmentService:
         errors: dict[str, list[str]] = {}
         if description is not None and len(description) > MAX_DESCRIPTION:
             errors["description"] = [f"at most {MAX_DESCRIPTION} characters"]
+        elif description is not None and any(
+            unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in description
+        ):
+            errors["description"] = ["holds control characters"]
         if task_id is not None and not task_id.strip():
             task_id = None
+        elif task_id is not None and (len(task_id) > 36 or "\x00" in task_id):
+            errors["task_id"] = ["not a task of this case"]
         if errors:
             raise ValidationFailed("the upload does not match its form", errors)
         self.check_may_attach(actor, case_id)

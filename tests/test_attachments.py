@@ -23,7 +23,7 @@ from engine.core import Engine
 from engine.services.attachments import MAX_BYTES
 from engine.store.models import Attachment, CaseEvent
 
-from .flows import register
+from .flows import apply, register, repair
 from .support import ServiceClient, auth, start_data
 
 MIB = 1024 * 1024
@@ -319,7 +319,7 @@ def test_unknown_case_and_attachment_are_404(api):
 # The case is started by li.na (agents): its open task is hers, in the agents' lane.
 WHO_MAY = {
     "li.na": True,  # the first-contact owner
-    "wu.fang": True,  # agents: the group its task is for
+    "wu.fang": False,  # agents, but the case's only task is li.na's
     "sun.li": True,  # supervisors
     "admin": True,
     "wang.qiang": False,  # technicians: no task of theirs on it (yet)
@@ -352,6 +352,18 @@ def test_a_technician_sees_the_evidence_once_the_case_has_their_task_and_the_sta
     case = register(api, case, user="li.na")  # the repair task for the technicians opens
     assert api.get(f"/api/v1/attachments/{attachment_id}", "wang.qiang").status_code == 200
     assert upload(api, case["id"], image_bytes("JPEG"), user="wang.qiang").status_code == 201
+    case = repair(api, case)  # done: the technician worked it, and still sees its evidence
+    assert api.get(f"/api/v1/attachments/{attachment_id}", "wang.qiang").status_code == 200
+
+
+def test_approvers_see_the_evidence_of_the_application_they_are_to_decide(api):
+    case = register(api, api.start(start_data(request="exchange")))
+    invoice = upload(api, case["id"], image_bytes("PDF"), name="发票.pdf", user="li.na").get_json()
+    assert api.get(f"/api/v1/attachments/{invoice['id']}", "chen.jie").status_code == 403
+    case = apply(api, case)  # the after-sales lead files the application: the sign-off opens
+    assert api.get(f"/api/v1/attachments/{invoice['id']}", "zhao.min").status_code == 200
+    assert api.get(f"/api/v1/attachments/{invoice['id']}", "chen.jie").status_code == 200
+    assert [a["filename"] for a in listed(api, case["id"], "chen.jie")] == ["发票.pdf"]
 
 
 def test_a_closed_case_takes_no_more_evidence(api):

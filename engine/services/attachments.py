@@ -10,8 +10,8 @@ Rules:
 - at most `MAX_BYTES` (20 MiB) per file (413), checked before the bytes are copied;
 - who may add, list and download: those who work the case and so see it whole (DOMAIN.md §8):
   supervisors and admins; the integration or person who started it; its first-contact owner;
-  whoever holds or completed one of its tasks; members of a group one of its tasks is for (the
-  approvers of its applications among them);
+  whoever holds or completed one of its tasks; members of a group one of its open, unclaimed
+  tasks is offered to (the approvers of a pending sign-off among them);
 - an attachment may name one of the case's tasks (`task_id`); every upload is an audit event,
   `attachment_added`.
 """
@@ -110,9 +110,11 @@ def may_work_case(session: Session, actor: Actor, case: Case) -> bool:
     if (case.data or {}).get("first_contact_owner") == actor.username:
         return True
     groups = sorted(actor.groups)
-    condition = or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username)
-    if groups:
-        condition = or_(condition, HumanTask.candidate_group.in_(groups))
+    condition = or_(
+        HumanTask.assignee == actor.username,
+        HumanTask.completed_by == actor.username,
+        (HumanTask.status == "open") & HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
+    )
     found = session.execute(
         select(HumanTask.id).where(HumanTask.case_id == case.id, condition).limit(1)
     ).first()

@@ -275,7 +275,7 @@ def test_evaluate_collect_table_lists_every_row_that_hits(api):
     inputs = {
         "channel": "media",
         "flags": {},
-        "facts": {"repeat": True, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
+        "facts": {"repeat": True, "batch_ordinary_complaints": 1, "batch_vip_customers": 0},
         "customer": {},
         "problem": {"category": "inquiry"},
     }

@@ -20,6 +20,7 @@ from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
+from .batches import form_batch, lock_issue
 from .common import (
     EngineContext,
     PageRequest,
@@ -107,6 +108,8 @@ class CaseService:
                 business_key = self._next_business_key(session, now)
 
             case_id = str(uuid.uuid4())
+            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+            lock_issue(session, process_key, problem.get("issue_code"))
             repeated = repeated_case(session, process_key, data, now)
             # System fields last: case data from a client can never replace them.
             initial = dict(data)
@@ -149,6 +152,8 @@ class CaseService:
                 },
             )
             open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            if "batch" in (case.data.get("urgent_kinds") or []):
+                form_batch(self.ctx, session, case, now)
             if idempotency_key:
                 session.add(
                     IdempotencyKey(

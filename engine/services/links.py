@@ -1,9 +1,11 @@
 """Links between related cases, and how a case view shows them.
 
 A link is stored once, from the case that found the relation (`case_id`) to the related case
-(`linked_case_id`), with a kind: `repeat_of` (a repeat complaint points at the earlier complaint
-it repeats), `batch` (complaints of one batch). The view shows both directions: the earlier case
-of a repeat lists the later one as `repeated_by`.
+(`linked_case_id`), with a kind:
+- `repeat_of`: a repeat complaint points at the earlier complaint it repeats; the view of the
+  earlier one shows the later as `repeated_by`;
+- `batch`: every member of a batch points at the batch's first complaint (its anchor), so a batch
+  of n cases is n - 1 rows; the view of any member lists every other member as `batch`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from sqlalchemy.orm import Session
 from ..store.models import Case, CaseLink
 
 # How a link reads from the other end.
-INVERSE_KIND = {"repeat_of": "repeated_by", "batch": "batch"}
+INVERSE_KIND = {"repeat_of": "repeated_by"}
+BATCH = "batch"
 
 
 def add_link(session: Session, case_id: str, linked_case_id: str, kind: str, at: datetime) -> None:
@@ -24,11 +27,37 @@ def add_link(session: Session, case_id: str, linked_case_id: str, kind: str, at:
     session.add(CaseLink(case_id=case_id, linked_case_id=linked_case_id, kind=kind, at=at))
 
 
+def batch_anchor(session: Session, case_id: str) -> str | None:
+    """The first complaint of the batch this case belongs to (itself when it is the anchor)."""
+    anchor = session.execute(
+        select(CaseLink.linked_case_id).where(CaseLink.case_id == case_id, CaseLink.kind == BATCH).limit(1)
+    ).scalar()
+    if anchor is not None:
+        return anchor
+    member = session.execute(
+        select(CaseLink.id).where(CaseLink.linked_case_id == case_id, CaseLink.kind == BATCH).limit(1)
+    ).scalar()
+    return case_id if member is not None else None
+
+
+def batch_members(session: Session, anchor: str) -> list[str]:
+    """Every case of the batch anchored at `anchor`, the anchor first, then in the order they joined."""
+    joined = session.execute(
+        select(CaseLink.case_id)
+        .where(CaseLink.linked_case_id == anchor, CaseLink.kind == BATCH)
+        .order_by(CaseLink.id)
+    ).scalars()
+    return [anchor, *joined]
+
+
 def links_of(session: Session, case_id: str) -> list[dict]:
-    """`[{"case_id", "business_key", "kind"}]` of every case linked to this one, oldest link first."""
+    """`[{"case_id", "business_key", "kind"}]` of every case linked to this one."""
     rows = session.execute(
         select(CaseLink)
-        .where(or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id))
+        .where(
+            or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id),
+            CaseLink.kind != BATCH,
+        )
         .order_by(CaseLink.id)
     ).scalars()
     found = []
@@ -37,6 +66,9 @@ def links_of(session: Session, case_id: str) -> list[dict]:
             found.append((row.linked_case_id, row.kind))
         else:
             found.append((row.case_id, INVERSE_KIND.get(row.kind, row.kind)))
+    anchor = batch_anchor(session, case_id)
+    if anchor is not None:
+        found.extend((member, BATCH) for member in batch_members(session, anchor) if member != case_id)
     if not found:
         return []
     keys = dict(

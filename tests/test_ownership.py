@@ -8,8 +8,11 @@ on its data is run again by a supervisor once the cause was fixed.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from .flows import register, repair
 from .probes import HEADER
@@ -69,6 +72,18 @@ def test_a_supervisor_reassigns_the_case_and_its_open_and_later_owner_tasks_go_t
     # A task created after the reassignment goes to the new owner too (the workflow knows it).
     assert owner_tasks(case)["reply_to_customer"] == "wu.fang"
     assert api.case(case["id"])["data"]["first_contact_owner"] == "wu.fang"
+
+
+def test_a_reminder_that_fires_after_the_reassignment_goes_to_the_new_owner(api, engine):
+    with time_machine.travel(
+        datetime(2026, 11, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=False
+    ) as clock:
+        case = register(api, api.start(user="li.na"))  # at the repair: the 24-hour update clock runs
+        assert reassign(api, case["id"], to="wu.fang", reason="李娜调岗").status_code == 200
+        clock.shift(timedelta(hours=24, seconds=1))
+        engine.timers.fire_due()
+        after = api.case(case["id"])
+    assert owner_tasks(after)["update_customer"] == "wu.fang"
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,11 @@ Counting is exact under concurrency: every start takes a lock per process and is
 
 from __future__ import annotations
 
+import copy
 import zlib
 from datetime import datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -119,8 +119,10 @@ def make_urgent(
 
     runtime = ctx.runtime_of(session, member)
     changed_fields = set(changes)
-    for task in runtime.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
-        task.data.update(changes)
+    # Every task, finished ones included: a waiting event takes its data from its (finished)
+    # parent again each time it is refreshed.
+    for task in runtime.workflow.get_tasks():
+        task.data.update(copy.deepcopy(changes))
         # A clock waiting on a field that changed reads it again (a TimeDate timer keeps the
         # value it read first); one already past fires now.
         for definition_ in timer_definitions(task):
@@ -129,7 +131,7 @@ def make_urgent(
                 and definition_.expression.strip() in changed_fields
             ):
                 task._set_internal_data(event_value=None)
-    member.data = {**data, **changes}
+    member.data = {**data, **copy.deepcopy(changes)}
     add_event(
         session,
         member.id,

@@ -115,7 +115,9 @@ class OwnershipService:
                     "the case cannot be reassigned like this", {"to": [f"{to} already owns the case"]}
                 )
             runtime = self.ctx.runtime_of(session, case)
-            for task in runtime.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+            # Every task, finished ones included: a waiting event (a reminder timer) takes its data
+            # from its finished parent again each time it is refreshed.
+            for task in runtime.workflow.get_tasks():
                 if OWNER_FIELD in task.data:
                     task.data[OWNER_FIELD] = to
             moved = []

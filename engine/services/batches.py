@@ -64,7 +64,6 @@ def form_batch(ctx: EngineContext, session: Session, case: Case, now: datetime) 
                 Case.id != case.id,
             )
             .order_by(Case.created_at, Case.id)
-            .with_for_update()
         ).scalars()
     )
     anchor = next(
@@ -81,7 +80,16 @@ def form_batch(ctx: EngineContext, session: Session, case: Case, now: datetime) 
     promoted = []
     decisions: dict[int, dict] = {}
     for member in members:
-        if "batch" not in ((member.data or {}).get("urgent_kinds") or []):
+        if "batch" in ((member.data or {}).get("urgent_kinds") or []):
+            continue
+        # Only a case about to change is locked (and read again under the lock).
+        member = session.execute(
+            select(Case)
+            .where(Case.id == member.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        if member.status == "running" and "batch" not in ((member.data or {}).get("urgent_kinds") or []):
             make_urgent(ctx, session, member, case, now, decisions)
             promoted.append(member.id)
     return promoted

@@ -35,6 +35,15 @@ def batch_links(case: dict) -> set[str]:
     return {link["case_id"] for link in case["links"] if link["kind"] == "batch"}
 
 
+def coordinators(api) -> list[dict]:
+    listed = api.get("/api/v1/cases?process=batch_incident", "sun.li").get_json()["items"]
+    return [api.case(item["id"]) for item in listed]
+
+
+def coordinated_by(case: dict) -> list[str]:
+    return [link["case_id"] for link in case["links"] if link["kind"] == "coordinated_by"]
+
+
 def test_when_a_batch_forms_every_open_complaint_of_the_hour_turns_urgent_with_new_deadlines(api):
     with at(NINE - timedelta(minutes=40)):
         too_early = api.start(complaint("early"), user="callcentre")  # outside the hour at 09:30
@@ -80,6 +89,18 @@ def test_when_a_batch_forms_every_open_complaint_of_the_hour_turns_urgent_with_n
     reply_clock = {t["name"]: t["due_at"] for t in api.case(acknowledged["id"])["timers"]}
     assert reply_clock["答复超时 Reply deadline passed"] == "2026-11-21T09:00:00+08:00"
 
+    # One coordinating task for the after-sales leads, on a case linked to every member.
+    [coordinator] = coordinators(api)
+    assert coordinator["data"]["batch"]["issue_code"] == "EB600-FORK"
+    [task] = coordinator["tasks"]
+    assert task["element_id"] == "coordinate_batch" and task["candidate_group"] == "after_sales_leads"
+    assert task["assignee"] is None
+    assert {
+        link["case_id"] for link in coordinator["links"] if link["kind"] == "coordinates"
+    } == expected_links
+    for member in [*members, eleventh]:
+        assert coordinated_by(api.case(member["id"])) == [coordinator["id"]]
+
     # Closed, other-issue and out-of-window complaints are left as they were.
     for untouched in (too_early, cancelled, other_issue):
         view = api.case(untouched["id"])
@@ -92,6 +113,18 @@ def test_when_a_batch_forms_every_open_complaint_of_the_hour_turns_urgent_with_n
     assert batch_links(twelfth) == expected_links
     assert batch_links(api.case(earlier[3]["id"])) == (expected_links | {twelfth["id"]}) - {earlier[3]["id"]}
     assert api.event_types(earlier[3]["id"]).count("case_reclassified") == 1
+    [coordinator] = coordinators(api)
+    assert (
+        len([link for link in coordinator["links"] if link["kind"] == "coordinates"])
+        == len(expected_links) + 1
+    )
+    done = api.complete(
+        coordinator,
+        "coordinate_batch",
+        "zhao.min",
+        {"common_cause": "前叉焊点批次缺陷", "common_remedy": "免费更换前叉"},
+    )
+    assert done["status"] == "completed"
 
 
 def test_the_recomputed_acknowledgement_clock_fires_at_its_new_time(api, engine):
@@ -149,3 +182,5 @@ def test_fifty_simultaneous_starts_of_one_issue_count_exactly_and_end_as_one_bat
         assert batch_links(view) == ids - {case["id"]}
     reclassified = sum(api.event_types(c["id"]).count("case_reclassified") for c in started)
     assert reclassified == 10  # the ten before the batch formed, once each
+    [coordinator] = coordinators(api)
+    assert {link["case_id"] for link in coordinator["links"]} == ids

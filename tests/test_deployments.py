@@ -58,6 +58,7 @@ def problems_of(response) -> list[dict]:
 def test_processes_list_and_versions(api):
     listed = api.get("/api/v1/processes", "li.na").get_json()
     assert [(p["key"], p["version"]) for p in listed["items"]] == [
+        ("batch_incident", 1),
         ("complaint", 1),
         ("complaint_handling", 1),
         ("major_quality_incident", 1),

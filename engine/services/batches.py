@@ -13,6 +13,8 @@ Counting is exact under concurrency: every start takes a lock per process and is
 from __future__ import annotations
 
 import copy
+import logging
+import uuid
 import zlib
 from datetime import datetime
 
@@ -24,12 +26,16 @@ from ..definitions.decisions import evaluate, load_decisions
 from ..facts import BATCH_WINDOW
 from ..identity import SYSTEM
 from ..projection import add_event, apply_act
-from ..runtime import timer_definitions
+from ..runtime import CaseRuntime, timer_definitions
 from ..script_helpers import make_helpers
 from ..store.models import Case, HumanTask
 from .common import EngineContext
-from .links import BATCH, add_link, batch_anchor, batch_members
+from .links import BATCH, COORDINATES, add_link, batch_anchor, batch_members, coordinators_of
 
+log = logging.getLogger(__name__)
+
+# The process that gives the after-sales leads one coordinating task per batch.
+COORDINATION_PROCESS = "batch_incident"
 DEADLINE_DECISION = "sla_deadlines"
 # Deadlines counted from receipt (DOMAIN.md §3): field → the table's output of hours.
 RECEIPT_DEADLINES = {"ack_due": "ack_hours", "reply_due": "reply_hours"}
@@ -73,6 +79,8 @@ def form_batch(ctx: EngineContext, session: Session, case: Case, now: datetime) 
     if anchor is None:
         return []  # no other open complaint of the batch: nothing to link or to change
     in_batch = set(batch_members(session, anchor))
+    if not coordinators_of(session, anchor):
+        start_coordination(ctx, session, anchor, case, now)
     for joining in [*members, case]:
         if joining.id != anchor and joining.id not in in_batch:
             add_link(session, joining.id, anchor, BATCH, now)
@@ -93,6 +101,59 @@ def form_batch(ctx: EngineContext, session: Session, case: Case, now: datetime) 
             make_urgent(ctx, session, member, case, now, decisions)
             promoted.append(member.id)
     return promoted
+
+
+def start_coordination(
+    ctx: EngineContext, session: Session, anchor: str, batch_case: Case, now: datetime
+) -> None:
+    """Start the case that coordinates a newly formed batch (its task goes to the after-sales
+    leads), linked to the batch; nothing when no `batch_incident` process is deployed."""
+    from .cases import CaseService  # cases starts batches; imported here to avoid a cycle
+
+    row = ctx.definitions.latest(session, COORDINATION_PROCESS)
+    if row is None:
+        log.warning(
+            "a batch formed for %s but no %s process is deployed", batch_case.issue_code, COORDINATION_PROCESS
+        )
+        return
+    definition = ctx.definitions.load(row)
+    case_id = str(uuid.uuid4())
+    business_key = CaseService(ctx)._next_business_key(session, now)
+    data = {
+        "case_id": case_id,
+        "business_key": business_key,
+        "received_at": ctx.local(now).isoformat(timespec="seconds"),
+        "batch": {
+            "process": batch_case.process_key,
+            "issue_code": batch_case.issue_code,
+            "formed_by": batch_case.business_key,
+        },
+    }
+    runtime = CaseRuntime.start(definition, ctx.script_engine, data)
+    coordinator = Case(
+        id=case_id,
+        process_key=COORDINATION_PROCESS,
+        definition_id=row.id,
+        business_key=business_key,
+        status="running",
+        created_by=SYSTEM.username,
+        created_at=now,
+        updated_at=now,
+        data=data,
+        timers=[],
+        timer_failures=0,
+    )
+    session.add(coordinator)
+    add_event(
+        session,
+        case_id,
+        now,
+        SYSTEM,
+        "case_started",
+        detail={"process": COORDINATION_PROCESS, "version": row.version, "business_key": business_key},
+    )
+    add_link(session, case_id, anchor, COORDINATES, now)
+    apply_act(session, coordinator, runtime, SYSTEM, now, ctx.directory)
 
 
 def make_urgent(

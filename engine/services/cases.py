@@ -102,14 +102,15 @@ class CaseService:
                 if errors:
                     raise ValidationFailed("the case data does not match the start form", errors)
             now = utc_now()
+            # Before the day's key counter: a start that forms a batch takes the counter too.
+            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+            lock_issue(session, process_key, problem.get("issue_code"))
             if business_key:
                 self._check_business_key_free(session, process_key, business_key)
             else:
                 business_key = self._next_business_key(session, now)
 
             case_id = str(uuid.uuid4())
-            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
-            lock_issue(session, process_key, problem.get("issue_code"))
             repeated = repeated_case(session, process_key, data, now)
             # System fields last: case data from a client can never replace them.
             initial = dict(data)

@@ -5,7 +5,9 @@ A link is stored once, from the case that found the relation (`case_id`) to the 
 - `repeat_of`: a repeat complaint points at the earlier complaint it repeats; the view of the
   earlier one shows the later as `repeated_by`;
 - `batch`: every member of a batch points at the batch's first complaint (its anchor), so a batch
-  of n cases is n - 1 rows; the view of any member lists every other member as `batch`.
+  of n cases is n - 1 rows; the view of any member lists every other member as `batch`;
+- `coordinates`: the case that coordinates a batch (process `batch_incident`) points at the
+  anchor; it lists every member as `coordinates`, and every member lists it as `coordinated_by`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..store.models import Case, CaseLink
 # How a link reads from the other end.
 INVERSE_KIND = {"repeat_of": "repeated_by"}
 BATCH = "batch"
+COORDINATES = "coordinates"
 
 
 def add_link(session: Session, case_id: str, linked_case_id: str, kind: str, at: datetime) -> None:
@@ -50,13 +53,24 @@ def batch_members(session: Session, anchor: str) -> list[str]:
     return [anchor, *joined]
 
 
+def coordinators_of(session: Session, anchor: str) -> list[str]:
+    """The cases coordinating the batch anchored at `anchor` (one, unless process owners changed it)."""
+    return list(
+        session.execute(
+            select(CaseLink.case_id)
+            .where(CaseLink.linked_case_id == anchor, CaseLink.kind == COORDINATES)
+            .order_by(CaseLink.id)
+        ).scalars()
+    )
+
+
 def links_of(session: Session, case_id: str) -> list[dict]:
     """`[{"case_id", "business_key", "kind"}]` of every case linked to this one."""
     rows = session.execute(
         select(CaseLink)
         .where(
             or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id),
-            CaseLink.kind != BATCH,
+            CaseLink.kind.not_in((BATCH, COORDINATES)),
         )
         .order_by(CaseLink.id)
     ).scalars()
@@ -69,6 +83,12 @@ def links_of(session: Session, case_id: str) -> list[dict]:
     anchor = batch_anchor(session, case_id)
     if anchor is not None:
         found.extend((member, BATCH) for member in batch_members(session, anchor) if member != case_id)
+        found.extend((coordinator, "coordinated_by") for coordinator in coordinators_of(session, anchor))
+    coordinated = session.execute(
+        select(CaseLink.linked_case_id).where(CaseLink.case_id == case_id, CaseLink.kind == COORDINATES)
+    ).scalars()
+    for coordinated_anchor in coordinated:
+        found.extend((member, COORDINATES) for member in batch_members(session, coordinated_anchor))
     if not found:
         return []
     keys = dict(

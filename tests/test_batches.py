@@ -184,3 +184,20 @@ def test_fifty_simultaneous_starts_of_one_issue_count_exactly_and_end_as_one_bat
     assert reclassified == 10  # the ten before the batch formed, once each
     [coordinator] = coordinators(api)
     assert {link["case_id"] for link in coordinator["links"]} == ids
+
+
+def test_a_member_whose_state_cannot_be_read_does_not_stop_the_new_complaint(api, engine):
+    from sqlalchemy import update
+
+    from engine.store.models import Case
+
+    with at(NINE):
+        members = [api.start(complaint(f"B-{i}", issue="EB950"), user="callcentre") for i in range(10)]
+    with engine.db.unit_of_work() as uow:
+        uow.session.execute(update(Case).where(Case.id == members[0]["id"]).values(state="{not json"))
+    with at(NINE + timedelta(minutes=5)):
+        eleventh = api.start(complaint("B-10", issue="EB950"), user="callcentre")
+    assert eleventh["priority"] == "urgent"
+    broken = api.case(members[0]["id"])
+    assert broken["priority"] == "ordinary" and "case_reclassified" not in api.event_types(members[0]["id"])
+    assert all(api.case(m["id"])["priority"] == "urgent" for m in members[1:])

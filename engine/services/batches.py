@@ -97,9 +97,19 @@ def form_batch(ctx: EngineContext, session: Session, case: Case, now: datetime) 
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one()
-        if member.status == "running" and "batch" not in ((member.data or {}).get("urgent_kinds") or []):
-            make_urgent(ctx, session, member, case, now, decisions)
-            promoted.append(member.id)
+        if member.status != "running" or "batch" in ((member.data or {}).get("urgent_kinds") or []):
+            continue
+        try:
+            # A member that cannot be changed (its state unreadable) must not stop a new
+            # complaint from being recorded: its changes roll back alone and it stays as it was.
+            with session.begin_nested():
+                make_urgent(ctx, session, member, case, now, decisions)
+        except Exception:
+            log.exception(
+                "case %s could not be made urgent for the batch of %s", member.id, case.business_key
+            )
+            continue
+        promoted.append(member.id)
     return promoted
 
 

@@ -20,11 +20,13 @@ from engine.sessions import SessionStore
 from .auth import install_auth
 from .blueprints import (
     approvals,
+    attachments,
     case_diagram,
     cases,
     deployments,
     health,
     metrics,
+    ownership,
     processes,
     session,
     tasks,
@@ -90,10 +92,10 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
     app.extensions["complaints.engine"] = engine
 
     api = ServiceApi(app)
-    for module in (health, processes, deployments, cases, tasks, approvals):
+    for module in (health, session, processes, deployments, cases, case_diagram, tasks, approvals):
         api.register_blueprint(module.blp)
-    api.register_blueprint(session.blp)
-    api.register_blueprint(case_diagram.blp)
+    for module in (attachments, ownership):
+        api.register_blueprint(module.blp)
     app.register_blueprint(metrics.blp)
     metrics.install(app, engine)
     install_auth(app, directory, SessionStore(engine.db))

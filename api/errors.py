@@ -20,6 +20,9 @@ from engine.errors import (
     EngineError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -34,6 +37,9 @@ STATUS_OF = {
     Conflict: 409,
     ValidationFailed: 422,
     DeploymentInvalid: 422,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    Unavailable: 503,
 }
 
 SLUG_OF_STATUS = {

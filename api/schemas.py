@@ -199,6 +199,7 @@ class CaseSchema(CaseSummarySchema):
     timers = fields.List(fields.Nested(TimerSchema), required=True)
     escalations = fields.List(fields.Nested(EscalationSchema), required=True)
     error = fields.Dict(allow_none=True)
+    links = fields.List(fields.Dict())
 
 
 class CasePageSchema(PageSchema):

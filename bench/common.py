@@ -52,7 +52,7 @@ START: dict[str, Any] = {
     "request": "repair",
 }
 # What the service computes for a customer and issue code seen nowhere else (see `start_data`).
-FACTS = {"repeat": False, "batch_ordinary_customers": 1, "batch_vip_customers": 0}
+FACTS = {"repeat": False, "batch_ordinary_complaints": 1, "batch_vip_customers": 0}
 
 Step = tuple[str, str, dict[str, Any]]
 # The repair-path lifecycle after the start: (task element, user, form data).

@@ -15,6 +15,17 @@ class EngineConfig:
     timezone: str = "Asia/Shanghai"
     holidays_file: str | None = None
     db_pool_size: int = 10
+    # Evidence files (`COMPLAINTS_FILES_DIR`); None: beside the SQLite file, else ./files.
+    files_dir: str | None = None
+
+    def resolved_files_dir(self) -> Path:
+        """Where evidence files live: the configured folder, else `files/` beside the SQLite
+        database file, else `./files` in the working directory."""
+        if self.files_dir:
+            return Path(self.files_dir).resolve()
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url[len("sqlite:///") :]).resolve().parent / "files"
+        return Path("files").resolve()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> EngineConfig:
@@ -28,4 +39,5 @@ class EngineConfig:
             timezone=env.get("COMPLAINTS_TIMEZONE") or "Asia/Shanghai",
             holidays_file=env.get("COMPLAINTS_HOLIDAYS_FILE") or None,
             db_pool_size=int(env.get("COMPLAINTS_DB_POOL_SIZE") or 10),
+            files_dir=env.get("COMPLAINTS_FILES_DIR") or None,
         )

@@ -14,12 +14,15 @@ from .identity import SYSTEM, Actor, Directory
 from .metrics import Metrics
 from .sandbox import SandboxScriptEngine
 from .services.approvals import ApprovalService
+from .services.attachments import AttachmentService
 from .services.case_diagrams import CaseDiagramService
 from .services.cases import CaseService
 from .services.common import EngineContext
 from .services.deployments import DeploymentService
+from .services.ownership import OwnershipService
 from .services.tasks import TaskService
 from .services.timers import TimerService, WorkerThread
+from .storage import FileStore
 from .store.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,9 @@ class Engine:
         self.deployments = DeploymentService(self.ctx)
         self.metrics = Metrics(self.db)
         self.timers = TimerService(self.ctx, self.metrics)
+        self.files = FileStore(config.resolved_files_dir())
+        self.attachments = AttachmentService(self.ctx, self.files)
+        self.ownership = OwnershipService(self.ctx)
 
     def migrate(self) -> None:
         self.db.migrate()

@@ -45,6 +45,27 @@ class ValidationFailed(EngineError):
     title = "Validation failed"
 
 
+class PayloadTooLarge(EngineError):
+    """An upload above its size limit (413)."""
+
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(EngineError):
+    """An upload whose content is not of an accepted type (415)."""
+
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class Unavailable(EngineError):
+    """A part the service depends on (e.g. the file store) cannot be used right now (503)."""
+
+    slug = "unavailable"
+    title = "Service unavailable"
+
+
 class DeploymentInvalid(EngineError):
     """A BPMN/DMN/form upload was refused; `problems` lists every problem found."""
 

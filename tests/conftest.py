@@ -48,6 +48,8 @@ USERS = {
 
 # Tables holding case data, emptied between tests (definitions are deployed once per run).
 CASE_TABLES = [
+    "attachments",
+    "case_links",
     "approvals",
     "escalations",
     "case_events",
@@ -159,8 +161,8 @@ def database_url(backend, tmp_path):
 
 
 @pytest.fixture
-def engine(database_url, directory):
-    built = Engine(EngineConfig(database_url=database_url), directory)
+def engine(database_url, directory, tmp_path):
+    built = Engine(EngineConfig(database_url=database_url, files_dir=str(tmp_path / "files")), directory)
     yield built
     built.close()
 

@@ -58,6 +58,7 @@ def problems_of(response) -> list[dict]:
 def test_processes_list_and_versions(api):
     listed = api.get("/api/v1/processes", "li.na").get_json()
     assert [(p["key"], p["version"]) for p in listed["items"]] == [
+        ("batch_incident", 1),
         ("complaint", 1),
         ("complaint_handling", 1),
         ("major_quality_incident", 1),
@@ -275,7 +276,7 @@ def test_evaluate_collect_table_lists_every_row_that_hits(api):
     inputs = {
         "channel": "media",
         "flags": {},
-        "facts": {"repeat": True, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
+        "facts": {"repeat": True, "batch_ordinary_complaints": 1, "batch_vip_customers": 0},
         "customer": {},
         "problem": {"category": "inquiry"},
     }

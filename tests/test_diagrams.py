@@ -50,7 +50,12 @@ def test_processes_and_forms_parse_and_pass_every_deploy_check():
     bundle = parse_bundle(files)
     assert bundle.problems == []
     assert check_bundle(bundle) == []
-    assert {p.key for p in bundle.processes} == {"complaint", "complaint_handling", "major_quality_incident"}
+    assert {p.key for p in bundle.processes} == {
+        "batch_incident",
+        "complaint",
+        "complaint_handling",
+        "major_quality_incident",
+    }
 
 
 def _bounds(shape):

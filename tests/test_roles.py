@@ -58,6 +58,7 @@ def test_the_readme_table_covers_every_route_of_the_api(app):
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         path = path.replace("{case_id}", "{id}").replace("{decision_id}", "{id}")
         path = path.replace("/api/v1/tasks/{task_id}", "/api/v1/tasks/{id}")
+        path = path.replace("{attachment_id}", "{id}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add(f"{method} {path}")
     assert routes == documented
@@ -101,6 +102,8 @@ class Calls:
             path = path.replace("{id}", case["id"]).replace("{name}", "customer_called_back")
             if path.endswith("/cancel"):
                 return api.post(path, user, json={"reason": "测试"})
+            if path.endswith("/reassign"):
+                return api.post(path, user, json={"to": "wu.fang", "reason": "测试"})
             if method == "POST":
                 return api.post(path, user, json={"data": {}})
             return api.get(path, user)
@@ -110,6 +113,16 @@ class Calls:
             if path.endswith("/complete"):
                 return api.post(path, user, json={"data": {"customer_contacted": True}})
             return api.post(path, user) if method == "POST" else api.get(path, user)
+        if path == "/api/v1/attachments/{id}":
+            case = api.start(user="callcentre")
+            data = {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "invoice.pdf")}
+            uploaded = api.client.post(
+                f"/api/v1/cases/{case['id']}/attachments",
+                data=data,
+                headers=auth("callcentre"),
+                content_type="multipart/form-data",
+            )
+            return api.get(f"/api/v1/attachments/{uploaded.get_json()['id']}", user)
         if path == "/api/v1/approvals/{task_id}":
             case = register(api, api.start(start_data(request="exchange"), user="li.na"))
             case = apply(api, case, user="zhao.min")

@@ -72,7 +72,7 @@ def _batch(api, tier: str, count: int, issue: str, prefix: str | None = None) ->
 def test_batch_ten_ordinary_customers_is_not_yet_batch_the_eleventh_is(api):
     cases = _batch(api, "ordinary", 10, "EB200-BRAKE")
     assert all("batch" not in kinds(c) for c in cases)
-    assert cases[-1]["data"]["facts"]["batch_ordinary_customers"] == 10
+    assert cases[-1]["data"]["facts"]["batch_ordinary_complaints"] == 10
     eleventh = api.start(start_data(customer={"id": "ordinary-10"}, problem={"issue_code": "EB200-BRAKE"}))
     assert kinds(eleventh) == ["batch"] and eleventh["priority"] == "urgent"
 
@@ -86,23 +86,42 @@ def test_batch_five_vip_customers_is_not_yet_batch_the_sixth_is(api):
     assert kinds(sixth) == ["batch"]
 
 
-def test_batch_counts_customers_not_complaints_and_only_the_same_issue_within_the_hour(api):
+def test_batch_counts_complaints_of_ordinary_customers_and_only_the_same_issue_within_the_hour(api):
     start = datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
     with time_machine.travel(start, tick=False):
-        for _ in range(3):  # the same customer three times counts once
+        for _ in range(3):  # the same customer three times: three complaints (宗)
             api.start(start_data(customer={"id": "same"}, problem={"issue_code": "EB400"}), user="callcentre")
         _batch(api, "ordinary", 5, "EB400")
         _batch(api, "ordinary", 9, "OTHER")
     with time_machine.travel(start + timedelta(minutes=59), tick=False):
-        later = _batch(api, "ordinary", 4, "EB400", prefix="late")
-    assert later[-1]["data"]["facts"]["batch_ordinary_customers"] == 10
+        later = _batch(api, "ordinary", 2, "EB400", prefix="late")
+    assert later[-1]["data"]["facts"]["batch_ordinary_complaints"] == 10
     assert "batch" not in kinds(later[-1])
     with time_machine.travel(start + timedelta(minutes=59, seconds=30), tick=False):
         eleventh = api.start(start_data(customer={"id": "eleventh"}, problem={"issue_code": "EB400"}))
     assert kinds(eleventh) == ["batch"]
     with time_machine.travel(start + timedelta(minutes=61), tick=False):
         after_the_hour = api.start(start_data(customer={"id": "next"}, problem={"issue_code": "EB400"}))
-    assert "batch" not in kinds(after_the_hour)  # the first eight customers are now outside the hour
+    assert after_the_hour["data"]["facts"]["batch_ordinary_complaints"] == 4  # the first eight are out
+    assert "batch" not in kinds(after_the_hour)
+
+
+def test_batch_counts_distinct_vip_tier_customers_vip_important_and_sensitive_alike(api):
+    tiers = ["vip", "important", "sensitive", "vip", "important"]
+    for index, tier in enumerate(tiers):
+        api.start(
+            start_data(customer={"id": f"V-{index}", "tier": tier}, problem={"issue_code": "EB500"}),
+            user="callcentre",
+        )
+    # The same VIP customer again is still five customers.
+    again = api.start(start_data(customer={"id": "V-0", "tier": "vip"}, problem={"issue_code": "EB500"}))
+    assert again["data"]["facts"]["batch_vip_customers"] == 5 and "batch" not in kinds(again)
+    sixth = api.start(
+        start_data(customer={"id": "V-5", "tier": "sensitive"}, problem={"issue_code": "EB500"})
+    )
+    assert sixth["data"]["facts"]["batch_vip_customers"] == 6
+    assert "batch" in kinds(sixth)
+    assert sixth["data"]["facts"]["batch_ordinary_complaints"] == 0
 
 
 def _close_inquiry(api, customer_id: str, issue: str) -> dict:

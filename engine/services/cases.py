@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..facts import case_facts
+from ..facts import case_facts, repeated_case
 from ..forms import apply_defaults, field_errors
 from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
+from .batches import form_batch, lock_issue
 from .common import (
     OVERSEERS,
     EngineContext,
@@ -39,6 +40,8 @@ from .common import (
     require_groups,
     step_view,
 )
+from .links import add_link
+from .ownership import owner_at_intake
 
 STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")
@@ -125,6 +128,7 @@ class CaseService:
                 raise ValidationFailed("this process cannot be started directly", {"process": [message]})
             definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))
+            owner = owner_at_intake(self.ctx, actor, data)
             start_form = definition.form(definition.start_form_file)
             if start_form is not None:
                 apply_defaults(start_form, data)
@@ -142,12 +146,16 @@ class CaseService:
                     "the case data does not match the start form",
                     {"product.purchase_date": ["is after the day the complaint is received"]},
                 )
+            # Before the day's key counter: a start that forms a batch takes the counter too.
+            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+            lock_issue(session, process_key, problem.get("issue_code"))
             if business_key:
                 self._check_business_key_free(session, process_key, business_key)
             else:
                 business_key = self._next_business_key(session, now)
 
             case_id = str(uuid.uuid4())
+            repeated = repeated_case(session, process_key, data, now)
             # System fields last: case data from a client can never replace them.
             initial = dict(data)
             initial.update(
@@ -155,7 +163,7 @@ class CaseService:
                     "case_id": case_id,
                     "business_key": business_key,
                     "received_at": self.ctx.local(now).isoformat(timespec="seconds"),
-                    "first_contact_owner": actor.username,
+                    "first_contact_owner": owner,
                     "facts": case_facts(session, process_key, data, now),
                 }
             )
@@ -174,6 +182,8 @@ class CaseService:
                 timer_failures=0,
             )
             session.add(case)
+            if repeated is not None:
+                add_link(session, case_id, repeated[0], "repeat_of", now)
             add_event(
                 session,
                 case_id,
@@ -187,6 +197,8 @@ class CaseService:
                 },
             )
             open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            if "batch" in (case.data.get("urgent_kinds") or []):
+                form_batch(self.ctx, session, case, now)
             if idempotency_key:
                 session.add(
                     IdempotencyKey(

@@ -22,6 +22,7 @@ from ..runtime import CaseRuntime
 from ..sandbox import SandboxScriptEngine
 from ..store.db import Database, UnitOfWork
 from ..store.models import Case, Escalation, HumanTask
+from .links import links_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -187,6 +188,7 @@ def case_view(
                 for e in escalations
             ],
             "error": local_times(ctx, case.error),
+            "links": links_of(session, case.id),
         }
     )
     return view

@@ -27,6 +27,7 @@ from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
 from .common import EngineContext, PageRequest, acting, case_view, paged, task_view
+from .ownership import check_may_release
 
 OVERSEERS = ("supervisors", "admins")
 TASK_STATUSES = ("open", "completed", "cancelled")
@@ -143,6 +144,7 @@ class TaskService:
                 raise Forbidden(
                     f"the task is claimed by {row.assignee}" if row.assignee else "not your group's task"
                 )
+            check_may_release(uow.session, actor, row)
             if row.assignee is None:
                 return task_view(self.ctx, row)
             previous = row.assignee

@@ -5,7 +5,7 @@ claims a batch of due cases in one transaction: on PostgreSQL with `FOR UPDATE S
 another worker holds are skipped, not waited for), on SQLite under `BEGIN IMMEDIATE`. It fires them
 and saves; the `revision` guard catches anything that slipped past. If a case fails, the batch is
 fired again one case at a time: the failing case is recorded as an error and retried with
-backoff; it never blocks the others.
+backoff (unless its failure is one that repeats: a sandbox limit); it never blocks the others.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..identity import SYSTEM
 from ..metrics import Metrics
 from ..projection import add_event, apply_act, open_task_rows, schedule_retry
 from ..runtime import CaseRuntime
+from ..sandbox import act_budget
 from ..store.models import LIVE_CASE, Case, HumanTask
 from .common import EngineContext
 
@@ -126,14 +127,18 @@ class TimerService:
         self, session, case: Case, now: datetime, open_rows: list[HumanTask] | None = None
     ) -> CaseRuntime:
         runtime = self.ctx.runtime_of(session, case)
+        with act_budget():  # the retry and the timers are one act, with one budget
+            self._run_timers(session, case, runtime, now)
+        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory, open_rows)
+        return runtime
+
+    def _run_timers(self, session, case: Case, runtime: CaseRuntime, now: datetime) -> None:
         if case.status == "error":
             add_event(
                 session, case.id, now, SYSTEM, "case_retried", detail={"attempt": case.timer_failures + 1}
             )
             runtime.retry()
         runtime.fire_timers()
-        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory, open_rows)
-        return runtime
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:
         for timer in runtime.log.timers_fired:

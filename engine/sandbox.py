@@ -318,20 +318,24 @@ def _check_printable(value: Any) -> None:
 
 
 def _count_items(value: Any, limit: int, what: str) -> int:
+    """The values in `value`, counted each time they appear; raises past `limit` (cheaply: a
+    container's length is counted before its members are looked at)."""
     count = 0
     stack = [value]
     while stack:
         item = stack.pop()
-        count += 1
+        if isinstance(item, dict):
+            count += 2 * len(item)
+            members = [*item.keys(), *item.values()] if count <= limit else []
+        elif isinstance(item, list | tuple | set | frozenset):
+            count += len(item)
+            members = item if count <= limit else []
+        else:
+            count += len(item) // 64 if isinstance(item, str | bytes) else 0
+            members = []
         if count > limit:
             raise SizeLimit(f"the {what} would be too large")
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack.extend(item)
-        elif isinstance(item, str | bytes):
-            count += len(item) // 64
+        stack.extend(m for m in members if isinstance(m, list | tuple | dict | set | frozenset | str | bytes))
     return count
 
 
@@ -604,9 +608,10 @@ def json_data_problem(value: Any, limit: int = MAX_DATA_ITEMS) -> str | None:
     stack: list[tuple[Any, tuple[int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
-        count += 1
-        if count > limit:
-            return f"it holds more than {limit:,} values"
+        if isinstance(item, dict | list | tuple):
+            count += len(item)
+            if count > limit:
+                return f"it holds more than {limit:,} values"
         if item is None or isinstance(item, bool | str):
             continue
         if isinstance(item, int):
@@ -685,16 +690,18 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         namespace = self._namespace(context, external_context)
         run_within_time_limit(lambda: exec(code, namespace))
         external = external_context or {}
-        kept = {}
-        for key, value in namespace.items():
-            if key in self._reserved or key in external or key.startswith("_"):
-                continue
-            if _is_data(value):
-                kept[key] = _checked_data(key, value)
+        written = [
+            key for key in namespace if not (key in self._reserved or key in external or key.startswith("_"))
+        ]
+        kept = {key: _checked_data(key, namespace[key]) for key in written if _is_data(namespace[key])}
         # Only now, every value checked, does the task's data change.
-        for key in [k for k in context if k not in kept]:
+        for key in [k for k in context if k not in namespace]:
             del context[key]
-        context.update(kept)
+        for key in written:
+            if key in kept:
+                context[key] = kept[key]
+            else:
+                context.pop(key, None)
         return True
 
     def call_service(self, context, **kwargs):

@@ -16,15 +16,23 @@ import time
 
 import pytest
 
-from engine import sandbox
+from engine import budget, sandbox
 from engine.calendar import WorkingCalendar
 from engine.sandbox import (
     GUARDS,
     SAFE_BUILTINS,
+    NotJsonData,
     SandboxEnvironment,
+    SandboxLimit,
+    ScriptMemoryLimit,
     ScriptRejected,
     ScriptTimeLimit,
+    SizeLimit,
+    act_budget,
     check_code,
+    check_timer_expression,
+    json_data_problem,
+    timer_value_problem,
 )
 from engine.script_helpers import make_helpers
 
@@ -311,6 +319,8 @@ SHIFT_ERROR = r"the result of << would be too large"
 RANGE_ERROR = r"in RestrictedPython we only allow 1000 elements in a range"
 MUL_ERROR = r"the result of \* would be too large"
 TEXT_ERROR = r"the resulting string would be too large"
+ADD_ERROR = r"the result of \+ would be too large"
+WIDTH_ERROR = r"a width or precision in the (format|f-string) is too large"
 
 
 def running(id: str, mode: str, source: str, error: type[BaseException], match: str):
@@ -486,6 +496,9 @@ GUARD_PROBES: dict[str, tuple[str, dict | tuple[type[BaseException], str]]] = {
     "_safe_pow_": ("r = 2 ** 10 ** 8", (ValueError, POW_ERROR)),
     "_safe_lshift_": ("r = 1 << 10 ** 10", (ValueError, SHIFT_ERROR)),
     "_safe_mul_": ("r = 'x' * 10 ** 9", (ValueError, MUL_ERROR)),
+    "_safe_add_": ("r = 'x' * 10 ** 6 + 'y'", (SizeLimit, ADD_ERROR)),
+    "_safe_mod_": ("r = '%*d' % (10 ** 9, 1)", (SizeLimit, WIDTH_ERROR)),
+    "_format_": ("r = f'{1:>1000000000}'", (SizeLimit, WIDTH_ERROR)),
 }
 
 
@@ -563,3 +576,242 @@ def test_dates_can_be_formatted_though_nothing_can_be_imported(tmp_path):
     with pytest.raises(ImportError):
         SAFE_BUILTINS["__import__"]("os")
     machine.assert_untouched()
+
+
+# ---- one operation cannot hold the interpreter: each is checked before it runs
+
+# Each of these is ONE C-level operation: while it runs no other thread runs (the GIL is held)
+# and no between-lines check can stop it. Before the guards, each held the process for seconds
+# to minutes or allocated gigabytes.
+BOMBS = [
+    pytest.param("exec", "x = 3 ** 2000\nfor i in range(40):\n    x = x * x", MUL_ERROR, id="int-squarings"),
+    pytest.param(
+        "eval", "(3 ** 2000) * (3 ** 2000) * (3 ** 2000) * (3 ** 2000)", MUL_ERROR, id="int-product"
+    ),
+    pytest.param("exec", "x = 3 ** 2000\nfor i in range(9):\n    x *= x", MUL_ERROR, id="int-growing"),
+    pytest.param("eval", "'%*d' % (10 ** 9, 1)", WIDTH_ERROR, id="percent-star-width"),
+    pytest.param("eval", "'%.1000000000f' % 1.0", WIDTH_ERROR, id="percent-precision"),
+    pytest.param("eval", "'%01000000000d' % 1", WIDTH_ERROR, id="percent-width"),
+    pytest.param("eval", "b'%*d' % (10 ** 9, 1)", WIDTH_ERROR, id="bytes-percent"),
+    pytest.param(
+        "exec", "s = '%s'\ns %= ('x' * 10,)\nr = '%*d' % (10 ** 9, 1)", WIDTH_ERROR, id="percent-in-place"
+    ),
+    pytest.param("eval", "f'{1:>1000000000}'", WIDTH_ERROR, id="fstring-width"),
+    pytest.param("eval", "f'{1:>{10 ** 9}}'", WIDTH_ERROR, id="fstring-nested-width"),
+    pytest.param("eval", "f'{1.5:.1000000000f}'", WIDTH_ERROR, id="fstring-precision"),
+    pytest.param(
+        "eval", "f'{[[0] * 10 ** 6] * 1000}'", r"the text would be too large", id="fstring-nested-list"
+    ),
+    pytest.param(
+        "eval", "'%s' % ([[0] * 10 ** 6] * 1000,)", r"the text would be too large", id="percent-nested-list"
+    ),
+    pytest.param("eval", "'x'.join(['a' * 10 ** 6] * 1000)", TEXT_ERROR, id="join"),
+    pytest.param("eval", "str.join('x', ['a' * 10 ** 6] * 1000)", TEXT_ERROR, id="unbound-join"),
+    pytest.param("eval", "(1).to_bytes(10 ** 9, 'big')", TEXT_ERROR, id="to-bytes"),
+    pytest.param("eval", "int.to_bytes(1, 10 ** 9, 'big')", TEXT_ERROR, id="unbound-to-bytes"),
+    pytest.param("eval", "('a' * 10 ** 6).translate({97: 'b' * 10 ** 6})", TEXT_ERROR, id="translate"),
+    pytest.param("eval", "round(5, -10 ** 9)", r"too many digits", id="round-digits"),
+    pytest.param("eval", "sum([[0] * 10 ** 6] * 1000, [])", ADD_ERROR, id="sum-of-lists"),
+    pytest.param(
+        "exec", "x = [0] * 10 ** 6\nfor i in range(30):\n    x = x + x", ADD_ERROR, id="doubling-list"
+    ),
+    pytest.param("exec", "x = 'x' * 10 ** 6\nfor i in range(30):\n    x += x", ADD_ERROR, id="doubling-text"),
+    pytest.param(
+        "exec",
+        "x = [0] * 10 ** 6\nfor i in range(30):\n    x += x",
+        r"the result of \+= would be too large",
+        id="doubling-in-place",
+    ),
+    pytest.param("eval", "add_working_days(now(), 2000000)", r"at most 5,000 working days", id="helper-days"),
+    pytest.param(
+        "eval", "add_working_hours(now(), 10 ** 9)", r"working hours can be added", id="helper-hours"
+    ),
+]
+
+
+@pytest.mark.parametrize(("mode", "source", "match"), BOMBS)
+def test_an_operation_that_would_build_too_much_is_refused_before_it_runs(env, machine, mode, source, match):
+    started = time.monotonic()
+    with pytest.raises(SandboxLimit, match=match):
+        run(env, mode, source)
+    assert time.monotonic() - started < 0.5
+    machine.assert_untouched()
+
+
+ORDINARY = [
+    pytest.param("eval", "f'{amount:>10}|{amount:08.2f}|{name!r}'", "         5|00005.00|'Li'", id="fstring"),
+    pytest.param(
+        "eval", "f'{parse_datetime(\"2026-11-20T10:00:00+08:00\"):%Y-%m-%d}'", "2026-11-20", id="fstring-date"
+    ),
+    pytest.param("eval", "'%5.2f|%-4s|%*d' % (3.14159, 'ab', 3, 7)", " 3.14|ab  |  7", id="percent"),
+    pytest.param("eval", "'%(n)s items' % {'n': 3}", "3 items", id="percent-mapping"),
+    pytest.param(
+        "eval",
+        "17 % 5 + 2 ** 10 + (1 << 8) + 12345678901234567890 * 98765432109876543210",
+        1219326311370217952237463801111263526900 + 2 + 1024 + 256,
+        id="arithmetic",
+    ),
+    pytest.param("eval", "', '.join(['a', 'b']) + '-' * 3", "a, b---", id="join"),
+    pytest.param("eval", "len((255).to_bytes(2, 'big'))", 2, id="to-bytes"),
+    pytest.param("eval", "'abc'.translate({97: 'xy'})", "xybc", id="translate"),
+    pytest.param("eval", "[round(3.14159, 2), round(1234, -2), round(2.5)]", [3.14, 1200, 2], id="round"),
+    pytest.param(
+        "eval", "[sum([1, 2, 3]), sum([0.5, 0.25]), sum([[1], [2]], [])]", [6, 0.75, [1, 2]], id="sum"
+    ),
+    pytest.param("exec", "a = [1]\nb = a\nb += [2]\nr = a", [1, 2], id="in-place-add-on-a-shared-list"),
+    pytest.param(
+        "eval", "add_working_days('2026-11-20T10:00:00+08:00', 3)", "2026-11-25T10:00:00+08:00", id="helper"
+    ),
+]
+
+
+@pytest.mark.parametrize(("mode", "source", "expected"), ORDINARY)
+def test_ordinary_formatting_and_arithmetic_still_work(env, mode, source, expected):
+    context = {"amount": 5, "name": "Li"}
+    result = run(env, mode, source, context)
+    assert (context["r"] if mode == "exec" else result) == expected
+
+
+# ---- one budget per act, helpers included
+
+
+def test_the_budget_is_per_act_and_covers_helpers(env, monkeypatch):
+    """After a script spends the act's budget, the next expression and a helper stop at once."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    started = time.monotonic()
+    with act_budget():
+        with pytest.raises(ScriptTimeLimit, match=r"ran longer than 0\.2 s"):
+            run(env, "exec", NESTED_LOOPS)
+        with pytest.raises(ScriptTimeLimit):
+            run(env, "eval", "1 + 1")
+        with pytest.raises(ScriptTimeLimit):
+            env.helpers["add_working_days"]("2026-11-20T10:00:00+08:00", 3)
+    assert time.monotonic() - started < 2
+    # A new act has a new budget.
+    with act_budget():
+        assert (
+            run(env, "eval", "add_working_days('2026-11-20T10:00:00+08:00', 1)")
+            == "2026-11-23T10:00:00+08:00"
+        )
+
+
+def test_a_helper_stops_inside_its_loop_when_the_act_runs_out_of_time(env, monkeypatch):
+    """4,999 working days take the calendar longer than a 50 ms budget: stopped within the loop."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.05)
+    started = time.monotonic()
+    with pytest.raises(ScriptTimeLimit):
+        run(env, "eval", "add_working_days('2026-11-20T10:00:00+08:00', 4999)")
+    assert time.monotonic() - started < 0.5
+
+
+def test_memory_a_script_keeps_is_bounded(env, machine, monkeypatch):
+    monkeypatch.setattr(budget, "ACT_MEMORY_LIMIT_BYTES", 64 * 1024 * 1024)
+    before = budget.resident_bytes()
+    started = time.monotonic()
+    with pytest.raises(ScriptMemoryLimit, match="more than 64 MB"):
+        run(env, "exec", "keep = []\nfor i in range(999):\n    keep.append([i] * 10 ** 6)")
+    assert time.monotonic() - started < 1
+    # What it built is gone with it; it never grew much past the ceiling (one check's worth).
+    assert budget.resident_bytes() - before < 200 * 1024 * 1024
+    machine.assert_untouched()
+
+
+# ---- results must be JSON data
+
+NOT_DATA = [
+    pytest.param("r = (i for i in [1, 2])", "it holds a generator", id="generator"),
+    pytest.param("r = 'abc'.encode()", "it holds a bytes", id="bytes"),
+    pytest.param("r = 1j", "it holds a complex", id="complex"),
+    pytest.param("r = []\nr.append(r)", "it refers to itself", id="self-referencing-list"),
+    pytest.param("r = {'a': {}}\nr['a']['b'] = r", "it refers to itself", id="self-referencing-dict"),
+    pytest.param("r = parse_datetime('0001-01-01T00:00:00')", "a date out of range", id="date-out-of-range"),
+    pytest.param("r = float('inf')", "inf", id="inf"),
+    pytest.param("r = [float('nan')]", "nan", id="nan"),
+    pytest.param("r = {1, 2}", "it holds a set", id="set"),
+    pytest.param("r = {1: 'a'}", "keys must be text", id="int-key"),
+    pytest.param("r = map(str, [1])", "it holds a map", id="iterator"),
+    pytest.param(
+        "a = [0] * 1000\nr = [a] * 1000", "more than 100,000 values", id="a-million-values-by-reference"
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "reason"), NOT_DATA)
+def test_a_script_leaving_something_that_is_not_data_fails_and_changes_nothing(env, source, reason):
+    context = {"kept": 1}
+    with pytest.raises(NotJsonData, match=f"r cannot be kept in the case data: .*{reason}"):
+        run(env, "exec", source + "\nkept = 2", context)
+    assert context == {"kept": 1}
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("(i for i in [1, 2])", "it holds a generator"),
+        ("1j", "it holds a complex"),
+        ("[float('inf')]", "inf"),
+        ("{1, 2}", "it holds a set"),
+        ("'x'.encode()", "it holds a bytes"),
+    ],
+)
+def test_an_expression_giving_something_that_is_not_data_fails(env, expression, reason):
+    with pytest.raises(NotJsonData, match=f"the expression gave something that is not data: {reason}"):
+        run(env, "eval", expression)
+
+
+def test_data_of_every_json_kind_and_dates_is_kept(env):
+    context = {}
+    run(
+        env,
+        "exec",
+        "r = {'a': [1, 2.5, 'x', None, True, {'b': []}], 'when': parse_datetime('2026-11-20T10:00:00+08:00')}\n"
+        "def helper():\n    return 1\nsame = [r['a']] * 3",
+        context,
+    )
+    assert context["r"]["a"] == [1, 2.5, "x", None, True, {"b": []}]
+    assert "helper" not in context  # functions are dropped, as before
+    assert json_data_problem(context) is None
+
+
+# ---- timer expressions
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "problem"),
+    [
+        ("timeDuration", '"PT1H"', None),
+        ("timeDuration", "duration_hours(2)", None),
+        ("timeDuration", '"tomorrow"', "is not a valid ISO 8601 duration"),
+        ("timeDuration", "42", "must give ISO 8601 text, not a int"),
+        ("timeDuration", "[1, 2]", "must give ISO 8601 text, not a list"),
+        ("timeDuration", "(x for x in [1])", "gives a generator"),
+        ("timeDuration", "amount > 3", "gives a boolean"),
+        ("timeDate", '"2026-11-20T10:00:00+08:00"', None),
+        ("timeDate", "add_working_days(now(), 2)", None),
+        ("timeDate", '"9999-12-31T23:59:59-12:00"', "is not a valid ISO 8601 date and time"),
+        ("timeDate", '"2026-13-01T00:00:00Z"', "is not a valid"),
+        ("timeCycle", '"R3/PT1H"', None),
+        ("timeCycle", '"R3"', "is not a valid ISO 8601 repeating interval"),
+    ],
+)
+def test_timer_expressions_that_cannot_be_valid_are_refused_when_deployed(kind, source, problem):
+    problems = check_timer_expression(kind, source)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "problem"),
+    [
+        ("timeDuration", "P1000000000D", "is not a valid ISO 8601 duration"),
+        ("timeDate", "0001-01-01T00:00:00+14:00", "is not a valid"),
+        ("timeDate", b"2026-11-20", "not a bytes"),
+        ("timeDuration", "P" + "1" * 300 + "D", "too long"),
+        ("timeDuration", "PT2H", None),
+    ],
+)
+def test_timer_values_out_of_range_are_refused(kind, value, problem):
+    found = timer_value_problem(kind, value)
+    assert (found is None) if problem is None else (problem in found)

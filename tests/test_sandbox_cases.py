@@ -8,10 +8,13 @@ reason, and nothing happens on the machine. The policy unit by unit: `test_sandb
 from __future__ import annotations
 
 import io
+import threading
+import time
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 import pytest
+import requests
 
 from engine import sandbox
 
@@ -412,3 +415,207 @@ def test_a_deployable_format_string_is_refused_when_the_case_runs(api, machine):
     )
     assert "leak" not in case["data"] and "checked" not in case["data"]
     machine.assert_untouched()
+
+
+# ---- resource bombs through real cases: the case goes to `error`, quickly, naming the element
+
+CASE_BOMBS = [
+    pytest.param(
+        "x = 3 ** 2000\nfor i in range(40):\n    x = x * x", "the result of * would be too large", id="int"
+    ),
+    pytest.param("r = '%*d' % (10 ** 9, 1)", "width or precision in the format", id="percent-width"),
+    pytest.param("r = '%.1000000000f' % 1.0", "width or precision in the format", id="percent-precision"),
+    pytest.param("r = f'{1:>{10 ** 9}}'", "width or precision in the f-string", id="fstring-width"),
+    pytest.param("r = 'x'.join(['a' * 10 ** 6] * 1000)", "string would be too large", id="join"),
+    pytest.param("r = (1).to_bytes(10 ** 9, 'big')", "string would be too large", id="to-bytes"),
+    pytest.param(
+        "r = ('a' * 10 ** 6).translate({97: 'b' * 10 ** 6})", "string would be too large", id="translate"
+    ),
+    pytest.param("r = add_working_days(now(), 2000000)", "at most 5,000 working days", id="helper-days"),
+]
+
+
+@pytest.mark.parametrize(("script_text", "reason"), CASE_BOMBS)
+def test_a_bomb_in_a_script_puts_the_case_in_error_at_once(api, machine, script_text, reason):
+    response = upload(api, {"probe_bomb.bpmn": script_task_process("probe_bomb", script_text)})
+    assert response.status_code == 201, response.get_json()
+    started = time.monotonic()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_bomb", "data": {}})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert case["status"] == "error"
+    assert case["error"]["element_id"] == "run_script"
+    assert reason in case["error"]["message"]
+    assert case["error"]["retryable"] is False
+    assert "r" not in case["data"]
+    assert elapsed < 2, elapsed
+    machine.assert_untouched()
+
+
+# ---- what a script or timer gives must be JSON data: an error of the element, never a 500
+
+NOT_DATA_SCRIPTS = [
+    pytest.param("r = (i for i in [1, 2])", "it holds a generator", id="generator"),
+    pytest.param("r = 'abc'.encode()", "it holds a bytes", id="bytes"),
+    pytest.param("r = 1j", "it holds a complex", id="complex"),
+    pytest.param("r = []\nr.append(r)", "it refers to itself", id="self-referencing-list"),
+    pytest.param("r = parse_datetime('0001-01-01T00:00:00')", "it holds a date out of range", id="date-out-of-range"),
+    pytest.param("r = float('inf')", "it holds inf", id="inf"),
+    pytest.param("r = {'x': float('nan')}", "it holds nan", id="nan"),
+]
+
+
+def user_task_then_script(key: str, script_text: str) -> str:
+    """start → user task `fill` (agents) → scriptTask `run_script` → end."""
+    return process(
+        key,
+        ["start", "fill", "run_script", "done"],
+        '    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+        '    <bpmn:userTask id="fill" name="Fill"><bpmn:incoming>f1</bpmn:incoming>'
+        "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>\n"
+        '    <bpmn:scriptTask id="run_script" name="Run the script"><bpmn:incoming>f2</bpmn:incoming>'
+        f"<bpmn:outgoing>f3</bpmn:outgoing><bpmn:script>{escape(script_text)}</bpmn:script></bpmn:scriptTask>\n"
+        '    <bpmn:endEvent id="done"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>\n'
+        '    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="fill" />\n'
+        '    <bpmn:sequenceFlow id="f2" sourceRef="fill" targetRef="run_script" />\n'
+        '    <bpmn:sequenceFlow id="f3" sourceRef="run_script" targetRef="done" />\n',
+    )
+
+
+def assert_case_in_error(case: dict, element_id: str, reason: str) -> None:
+    assert case["status"] == "error", case
+    assert case["error"]["element_id"] == element_id
+    assert reason in case["error"]["message"], case["error"]["message"]
+    assert case["error"]["retryable"] is False
+
+
+@pytest.mark.parametrize(("script_text", "reason"), NOT_DATA_SCRIPTS)
+def test_a_script_leaving_non_data_puts_the_case_in_error_when_started(api, script_text, reason):
+    response = upload(api, {"probe_data.bpmn": script_task_process("probe_data", script_text)})
+    assert response.status_code == 201, response.get_json()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_data", "data": {"kept": 1}})
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert_case_in_error(case, "run_script", f"r cannot be kept in the case data: {reason}")
+    assert case["data"]["kept"] == 1 and "r" not in case["data"]
+    assert api.case(case["id"])["status"] == "error"
+    assert "case_error" in api.event_types(case["id"])
+
+
+@pytest.mark.parametrize(("script_text", "reason"), NOT_DATA_SCRIPTS)
+def test_a_script_leaving_non_data_puts_the_case_in_error_when_a_task_is_completed(api, script_text, reason):
+    response = upload(api, {"probe_after.bpmn": user_task_then_script("probe_after", script_text)})
+    assert response.status_code == 201, response.get_json()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_after", "data": {}})
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    response = api.post(
+        f"/api/v1/tasks/{api.open_task(case, 'fill')['id']}/complete", "li.na", json={"data": {}}
+    )
+    assert response.status_code == 200, response.get_json()
+    after = api.case(case["id"])
+    assert_case_in_error(after, "run_script", f"r cannot be kept in the case data: {reason}")
+    assert "r" not in after["data"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        pytest.param('duration_hours(1) + "x"', "is not a valid ISO 8601 duration", id="not-a-duration"),
+        pytest.param('str(1j) if amount else "PT1H"', "is not a valid ISO 8601 duration", id="complex-text"),
+        pytest.param(
+            '"P1000000000D" if amount else "PT1H"', "is not a valid ISO 8601 duration", id="out-of-range"
+        ),
+        pytest.param("amount * 1.5", "must give ISO 8601 text, not a float", id="a-number"),
+    ],
+)
+def test_a_timer_expression_giving_no_valid_duration_puts_the_case_in_error(api, expression, reason):
+    response = upload(api, {"probe_timer.bpmn": timer_process("probe_timer", expression)})
+    assert response.status_code == 201, response.get_json()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_timer", "data": {"amount": 1}})
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert_case_in_error(case, "wait", reason)
+    assert case["timers"] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ('"tomorrow"', "'tomorrow' is not a valid ISO 8601 duration"),
+        ("42", "a timer expression must give ISO 8601 text, not a int"),
+        ("amount > 3", "a timer expression must give ISO 8601 text, and this one gives a boolean"),
+    ],
+)
+def test_a_timer_expression_that_cannot_be_valid_is_refused_at_deploy(api, expression, message):
+    before = processes(api)
+    text = timer_process("probe_timer", expression)
+    response = upload(api, {"probe_timer.bpmn": text})
+    assert response.status_code == 422, response.get_json()
+    problems = response.get_json()["problems"]
+    assert [(p["element_id"], p["line"]) for p in problems] == [("wait", line_of(text, "timeDuration"))]
+    assert problems[0]["message"].startswith(message)
+    assert processes(api) == before
+
+
+# ---- while a hostile script runs, the service keeps answering
+
+HOSTILE_SCRIPTS = {
+    # Each of these held the interpreter (and so every thread) for seconds before the guards.
+    "probe_squarings": "x = 3 ** 2000\nfor i in range(13):\n    x = x * x",
+    "probe_padding": "r = '%*d' % (400000000, 1)",
+    "probe_join": "r = '-'.join(['a' * 1000000] * 400)",
+    # Runs until its act's budget is spent, building the largest values it may.
+    "probe_busy": "for a in range(999):\n    for b in range(999):\n        s = '%*d' % (1000000, 1)",
+}
+
+
+def test_health_and_other_cases_answer_while_hostile_scripts_run(api, live_server):
+    files = {f"{key}.bpmn": script_task_process(key, source) for key, source in HOSTILE_SCRIPTS.items()}
+    assert upload(api, files).status_code == 201
+    other = api.start()
+    session = requests.Session()
+    session.get(f"{live_server}/api/v1/health", timeout=5)  # warm the connection
+    hostile_results: list[tuple[str, int, str | None]] = []
+    stop = threading.Event()
+
+    def hostile() -> None:
+        with requests.Session() as attacker:
+            while not stop.is_set():
+                for key in HOSTILE_SCRIPTS:
+                    response = attacker.post(
+                        f"{live_server}/api/v1/cases",
+                        json={"process": key, "data": {}},
+                        headers=auth("li.na"),
+                        timeout=120,
+                    )
+                    body = response.json()
+                    hostile_results.append((key, response.status_code, body.get("status")))
+
+    attacker = threading.Thread(target=hostile)
+    attacker.start()
+    latencies: dict[str, list[float]] = {"health": [], "case": []}
+    try:
+        time.sleep(0.05)  # the first hostile act is under way
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            for name, url, headers in (
+                ("health", f"{live_server}/api/v1/health", {}),
+                ("case", f"{live_server}/api/v1/cases/{other['id']}", auth("sun.li")),
+            ):
+                started = time.monotonic()
+                response = session.get(url, headers=headers, timeout=30)
+                latencies[name].append(time.monotonic() - started)
+                assert response.status_code == 200
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        attacker.join(timeout=60)
+    worst = {name: max(values) for name, values in latencies.items()}
+    print("worst latencies", worst, "hostile acts", len(hostile_results))
+    # Target 100 ms; slack for a loaded 2-core machine. Before the guards: seconds.
+    assert worst["health"] < 0.3 and worst["case"] < 0.3, (worst, len(hostile_results))
+    assert len(hostile_results) >= len(HOSTILE_SCRIPTS)
+    assert {status for _key, code, status in hostile_results} == {"error"}
+    assert {code for _key, code, _status in hostile_results} == {201}

@@ -749,7 +749,7 @@ def test_a_script_leaving_something_that_is_not_data_fails_and_changes_nothing(e
     [
         ("(i for i in [1, 2])", "it holds a generator"),
         ("1j", "it holds a complex"),
-        ("[float('inf')]", "inf"),
+        ("[float('inf')]", "it holds inf"),
         ("{1, 2}", "it holds a set"),
         ("'x'.encode()", "it holds a bytes"),
     ],

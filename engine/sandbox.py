@@ -148,6 +148,12 @@ class ScriptRejected(SyntaxError):
         self.lineno = lineno
 
 
+def _wrapped(guard: str, node: ast.expr) -> ast.expr:
+    call = ast.Call(func=ast.Name(guard, ast.Load()), args=[node], keywords=[])
+    ast.copy_location(call.func, node)
+    return ast.copy_location(call, node)
+
+
 class ScriptPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy, tightened for process diagrams."""
 
@@ -194,6 +200,14 @@ class ScriptPolicy(RestrictingNodeTransformer):
             ast.copy_location(spec, node)
         return ast.copy_location(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
 
+    def visit_Compare(self, node):
+        """`a == b` becomes `_compared_(a) == _compared_(b)`: comparing lists that hold the same
+        big list a thousand times is one C call, as long as their nested size."""
+        node = super().visit_Compare(node)
+        node.left = _wrapped("_compared_", node.left)
+        node.comparators = [_wrapped("_compared_", c) for c in node.comparators]
+        return node
+
     def visit_BinOp(self, node):
         node = super().visit_BinOp(node)
         guard = BOUNDED_OPERATORS.get(type(node.op))
@@ -238,6 +252,42 @@ def _safe_iadd(target, value):
         target += value
         return target
     return _safe_add(target, value)
+
+
+def _compared(value: Any) -> Any:
+    """A container about to be compared, sorted or searched: its nested size is bounded."""
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        _count_items(value, MAX_REPEATED_ITEMS, "comparison")
+    return value
+
+
+def _sorted(iterable, *args, **kwargs):
+    items = list(iterable)
+    _compared(items)
+    return sorted(items, *args, **kwargs)
+
+
+def _extreme(pick: Callable) -> Callable:
+    def bounded(*args, **kwargs):
+        items = list(args[0]) if len(args) == 1 else list(args)
+        _compared(items)
+        return pick(items, **kwargs)
+
+    bounded.__name__ = pick.__name__
+    return bounded
+
+
+def _bounded_list_method(items: list, method: Callable) -> Callable:
+    def searched(*args, **kwargs):
+        _compared(items)
+        for value in args:
+            _compared(value)
+        return method(*args, **kwargs)
+
+    return searched
+
+
+_SEARCHING_LIST_METHODS = frozenset({"sort", "count", "index", "remove"})
 
 
 def _safe_pow(base, exponent):
@@ -317,6 +367,10 @@ def _check_printable(value: Any) -> None:
         _count_items(value, MAX_REPEATED_ITEMS, "text")
 
 
+_SIZED = (list, tuple, dict, set, frozenset, str, bytes)
+_SIZED_TYPES = frozenset(_SIZED)
+
+
 def _count_items(value: Any, limit: int, what: str) -> int:
     """The values in `value`, counted each time they appear; raises past `limit` (cheaply: a
     container's length is counted before its members are looked at)."""
@@ -335,7 +389,9 @@ def _count_items(value: Any, limit: int, what: str) -> int:
             members = []
         if count > limit:
             raise SizeLimit(f"the {what} would be too large")
-        stack.extend(m for m in members if isinstance(m, list | tuple | dict | set | frozenset | str | bytes))
+        # `map(type, ...)` runs in C: a flat list of numbers is looked at once, quickly.
+        if members and not _SIZED_TYPES.isdisjoint(set(map(type, members))):
+            stack.extend(m for m in members if isinstance(m, _SIZED))
     return count
 
 
@@ -412,6 +468,8 @@ def _getattr(obj, name, *default):
             return _bounded_text_method(obj, name, value)
         if obj in (str, bytes):  # the unbound method: str.center("x", n)
             return lambda text, *args: _bounded_text_method(text, name, getattr(text, name))(*args)
+    elif name in _SEARCHING_LIST_METHODS and isinstance(obj, list | tuple):
+        return _bounded_list_method(obj, value)
     elif name == "to_bytes":
         if isinstance(obj, int):
             return _bounded_to_bytes(value)
@@ -535,14 +593,14 @@ SAFE_BUILTINS: dict[str, Any] = {
     "len": len,
     "list": list,
     "map": map,
-    "max": max,
-    "min": min,
+    "max": _extreme(max),
+    "min": _extreme(min),
     "range": limited_range,
     "round": _round,
     "sum": _sum,
     "reversed": reversed,
     "set": set,
-    "sorted": sorted,
+    "sorted": _sorted,
     "str": str,
     "tuple": tuple,
     "zip": zip,
@@ -570,6 +628,7 @@ GUARDS: dict[str, Any] = {
     "_safe_add_": _safe_add,
     "_safe_mod_": _safe_mod,
     "_format_": _format,
+    "_compared_": _compared,
 }
 
 

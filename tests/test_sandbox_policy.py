@@ -320,6 +320,7 @@ RANGE_ERROR = r"in RestrictedPython we only allow 1000 elements in a range"
 MUL_ERROR = r"the result of \* would be too large"
 TEXT_ERROR = r"the resulting string would be too large"
 ADD_ERROR = r"the result of \+ would be too large"
+COMPARE_ERROR = r"the comparison would be too large"
 WIDTH_ERROR = r"a width or precision in the (format|f-string) is too large"
 
 
@@ -499,6 +500,7 @@ GUARD_PROBES: dict[str, tuple[str, dict | tuple[type[BaseException], str]]] = {
     "_safe_add_": ("r = 'x' * 10 ** 6 + 'y'", (SizeLimit, ADD_ERROR)),
     "_safe_mod_": ("r = '%*d' % (10 ** 9, 1)", (SizeLimit, WIDTH_ERROR)),
     "_format_": ("r = f'{1:>1000000000}'", (SizeLimit, WIDTH_ERROR)),
+    "_compared_": ("r = [1, [2]] == [1, [2]]", {"r": True}),
 }
 
 
@@ -622,6 +624,13 @@ BOMBS = [
         r"the result of \+= would be too large",
         id="doubling-in-place",
     ),
+    pytest.param(
+        "eval", "[[0] * 10 ** 6] * 1000 == [[0] * 10 ** 6] * 1000", COMPARE_ERROR, id="compare-nested"
+    ),
+    pytest.param("eval", "[0] * 10 ** 6 in [[0] * 10 ** 6] * 1000", COMPARE_ERROR, id="in-nested"),
+    pytest.param("eval", "sorted([[0] * 10 ** 6] * 1000)", COMPARE_ERROR, id="sorted-nested"),
+    pytest.param("eval", "max([[0] * 10 ** 6] * 1000)", COMPARE_ERROR, id="max-nested"),
+    pytest.param("eval", "([[0] * 10 ** 6] * 1000).count([0] * 10 ** 6)", COMPARE_ERROR, id="count-nested"),
     pytest.param("eval", "add_working_days(now(), 2000000)", r"at most 5,000 working days", id="helper-days"),
     pytest.param(
         "eval", "add_working_hours(now(), 10 ** 9)", r"working hours can be added", id="helper-hours"

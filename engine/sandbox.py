@@ -462,6 +462,8 @@ def _bounded_to_bytes(method: Callable) -> Callable:
 
 
 def _getattr(obj, name, *default):
+    if obj is SafeStr:  # `str.format` and the like: RestrictedPython's checks on `str` itself
+        obj = str
     value = safer_getattr(obj, name, *default)
     if name in _GROWING_TEXT_METHODS:
         if isinstance(obj, str | bytes):
@@ -476,6 +478,37 @@ def _getattr(obj, name, *default):
         if obj is int:  # int.to_bytes(1, n, "big")
             return lambda number, *args, **kwargs: _bounded_to_bytes(number.to_bytes)(*args, **kwargs)
     return value
+
+
+class _TextType(type):
+    """`str` as scripts see it: the same type for `isinstance` and its methods (`str.join`)."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, str)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, str)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(str, name)
+
+
+class SafeStr(metaclass=_TextType):
+    """`str(x)`: a list that holds the same big list a thousand times is refused, not printed."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> str:  # type: ignore[misc]
+        if args:
+            _check_printable(args[0])
+        return str(*args, **kwargs)
+
+
+class _BoundedPrintCollector(PrintCollector):
+    """`print(x)` in a script: each value is checked like `str(x)` before it is written."""
+
+    def _call_print(self, *objects, **kwargs):
+        for value in objects:
+            _check_printable(value)
+        return super()._call_print(*objects, **kwargs)
 
 
 def _round(number, ndigits=None):
@@ -601,7 +634,7 @@ SAFE_BUILTINS: dict[str, Any] = {
     "reversed": reversed,
     "set": set,
     "sorted": _sorted,
-    "str": str,
+    "str": SafeStr,
     "tuple": tuple,
     "zip": zip,
     "__import__": _import_for_builtins,
@@ -620,7 +653,7 @@ GUARDS: dict[str, Any] = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_write_": full_write_guard,
     "_inplacevar_": _inplace,
-    "_print_": PrintCollector,
+    "_print_": _BoundedPrintCollector,
     "_apply_": _apply,
     "_safe_pow_": _safe_pow,
     "_safe_lshift_": _safe_lshift,

@@ -607,6 +607,11 @@ BOMBS = [
     pytest.param(
         "eval", "'%s' % ([[0] * 10 ** 6] * 1000,)", r"the text would be too large", id="percent-nested-list"
     ),
+    pytest.param("eval", "str([[0] * 10 ** 6] * 1000)", r"the text would be too large", id="str-nested-list"),
+    pytest.param(
+        "exec", "print([[0] * 10 ** 6] * 1000)", r"the text would be too large", id="print-nested-list"
+    ),
+    pytest.param("eval", "str.center('x', 10 ** 9)", TEXT_ERROR, id="unbound-center"),
     pytest.param("eval", "'x'.join(['a' * 10 ** 6] * 1000)", TEXT_ERROR, id="join"),
     pytest.param("eval", "str.join('x', ['a' * 10 ** 6] * 1000)", TEXT_ERROR, id="unbound-join"),
     pytest.param("eval", "(1).to_bytes(10 ** 9, 'big')", TEXT_ERROR, id="to-bytes"),
@@ -661,6 +666,12 @@ ORDINARY = [
         id="arithmetic",
     ),
     pytest.param("eval", "', '.join(['a', 'b']) + '-' * 3", "a, b---", id="join"),
+    pytest.param(
+        "eval",
+        "[str(5), str(), str.upper('a'), isinstance('a', str), isinstance(1, (str, float)), sorted([2, 10], key=str)]",
+        ["5", "", "A", True, False, [10, 2]],
+        id="str",
+    ),
     pytest.param("eval", "len((255).to_bytes(2, 'big'))", 2, id="to-bytes"),
     pytest.param("eval", "'abc'.translate({97: 'xy'})", "xybc", id="translate"),
     pytest.param("eval", "[round(3.14159, 2), round(1234, -2), round(2.5)]", [3.14, 1200, 2], id="round"),

@@ -545,9 +545,13 @@ def run_within_time_limit(run: Callable[[], Any]) -> Any:
     else: helpers and library code run untraced at full speed (they check the deadline
     themselves where they loop).
     """
-    with act_budget() as budget:
-        budget.check_time()
-        return _traced(run, budget)
+    budget = budgets.current_budget()
+    if budget is None:
+        with act_budget() as budget:
+            budget.check_time()
+            return _traced(run, budget)
+    budget.check_time()
+    return _traced(run, budget)
 
 
 def _traced(run: Callable[[], Any], budget: Budget) -> Any:
@@ -696,47 +700,55 @@ def json_data_problem(value: Any, limit: int = MAX_DATA_ITEMS) -> str | None:
     dates and times too (kept as ISO 8601 text), when they can be expressed in UTC. Items are
     counted each time they appear, so the same list nested a million times over is too large.
     """
+    if type(value) in _PLAIN_DATA:
+        return None
     count = 0
     stack: list[tuple[Any, tuple[int, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
-        if isinstance(item, dict | list | tuple):
+        kind = type(item)
+        if kind is dict or kind is list or kind is tuple or isinstance(item, dict | list | tuple):
             count += len(item)
             if count > limit:
                 return f"it holds more than {limit:,} values"
-        if item is None or isinstance(item, bool | str):
-            continue
-        if isinstance(item, int):
-            if item.bit_length() > MAX_INT_BITS:
-                return "it holds an integer too large for case data"
-            continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return f"it holds {item!r}, which JSON cannot represent"
-            continue
-        if isinstance(item, datetime | date):
-            if isinstance(item, datetime) and item.tzinfo is not None:
-                try:
-                    item.astimezone(UTC)
-                except (OverflowError, ValueError):
-                    return f"it holds a date out of range ({item.isoformat()})"
-            continue
-        if isinstance(item, timedelta):
-            continue
-        if isinstance(item, dict | list | tuple):
             if id(item) in path:
                 return "it refers to itself"
             inner = (*path, id(item))
             if isinstance(item, dict):
                 for key, member in item.items():
-                    if not isinstance(key, str):
+                    if type(key) is not str:
                         return f"it has a key {type(key).__name__} {key!r:.40}; keys must be text"
-                    stack.append((member, inner))
+                    if type(member) not in _PLAIN_DATA:
+                        stack.append((member, inner))
             else:
-                stack.extend((member, inner) for member in item)
+                stack.extend((member, inner) for member in item if type(member) not in _PLAIN_DATA)
             continue
-        return f"it holds a {type(item).__name__}, which is not JSON data"
+        problem = _scalar_problem(item)
+        if problem is not None:
+            return problem
     return None
+
+
+# Values that are data whatever they hold.
+_PLAIN_DATA = frozenset({str, bool, type(None)})
+
+
+def _scalar_problem(item: Any) -> str | None:
+    if isinstance(item, bool | str) or item is None:
+        return None
+    if isinstance(item, int):
+        return "it holds an integer too large for case data" if item.bit_length() > MAX_INT_BITS else None
+    if isinstance(item, float):
+        return None if math.isfinite(item) else f"it holds {item!r}, which JSON cannot represent"
+    if isinstance(item, datetime) and item.tzinfo is not None:
+        try:
+            item.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return f"it holds a date out of range ({item.isoformat()})"
+        return None
+    if isinstance(item, date | timedelta):
+        return None
+    return f"it holds a {type(item).__name__}, which is not JSON data"
 
 
 def _checked_data(name: str, value: Any) -> Any:

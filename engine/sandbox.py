@@ -200,6 +200,13 @@ class ScriptPolicy(RestrictingNodeTransformer):
             ast.copy_location(spec, node)
         return ast.copy_location(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
 
+    def visit_Tuple(self, node):
+        """A tuple display `(a, b)` (not a target `a, b = ...`) is bounded like `tuple()`."""
+        node = super().visit_Tuple(node)
+        if isinstance(node.ctx, ast.Load) and not any(isinstance(e, ast.Slice) for e in node.elts):
+            return _wrapped("_tuple_", node)
+        return node
+
     def visit_Compare(self, node):
         """`a == b` becomes `_compared_(a) == _compared_(b)`: comparing lists that hold the same
         big list a thousand times is one C call, as long as their nested size."""
@@ -241,7 +248,23 @@ def _safe_add(left, right):
         and len(left) + len(right) > MAX_REPEATED_ITEMS
     ):
         raise _too_large("+")
-    return left + right
+    result = left + right
+    return _bounded_tuple(result) if isinstance(result, tuple) else result
+
+
+def _bounded_tuple(value: tuple) -> tuple:
+    """A tuple's hash walks everything it holds, every time (it is not cached): one holding the
+    same big tuple a thousand times would take seconds to hash in one C call. Tuples are
+    therefore bounded by their nested size when they are made (displays, `tuple()`, `*`, `+`,
+    `zip`)."""
+    if value and not _SIZED_TYPES.isdisjoint(set(map(type, value))):
+        _count_items(value, MAX_REPEATED_ITEMS, "tuple")
+    return value
+
+
+def _zip(*iterables: Any, **kwargs: Any) -> Iterator[tuple]:
+    for row in zip(*iterables, **kwargs):  # noqa: B905 (strict= is the script's choice)
+        yield _bounded_tuple(row)
 
 
 def _safe_iadd(target, value):
@@ -325,7 +348,8 @@ def _safe_mul(left, right):
             and len(sequence) * times > MAX_REPEATED_ITEMS
         ):
             raise _too_large("*")
-    return left * right
+    result = left * right
+    return _bounded_tuple(result) if isinstance(result, tuple) else result
 
 
 # A conversion of printf-style formatting: flags, width, precision (each a number or `*`).
@@ -464,6 +488,8 @@ def _bounded_to_bytes(method: Callable) -> Callable:
 def _getattr(obj, name, *default):
     if obj is SafeStr:  # `str.format` and the like: RestrictedPython's checks on `str` itself
         obj = str
+    elif obj is SafeTuple:
+        obj = tuple
     value = safer_getattr(obj, name, *default)
     if name in _GROWING_TEXT_METHODS:
         if isinstance(obj, str | bytes):
@@ -500,6 +526,24 @@ class SafeStr(metaclass=_TextType):
         if args:
             _check_printable(args[0])
         return str(*args, **kwargs)
+
+
+class _TupleType(type):
+    """`tuple` as scripts see it: the same type for `isinstance`; calling it bounds the result."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, tuple)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, tuple)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(tuple, name)
+
+
+class SafeTuple(metaclass=_TupleType):
+    def __new__(cls, *args: Any) -> tuple:  # type: ignore[misc]
+        return _bounded_tuple(tuple(*args))
 
 
 class _BoundedPrintCollector(PrintCollector):
@@ -639,8 +683,8 @@ SAFE_BUILTINS: dict[str, Any] = {
     "set": set,
     "sorted": _sorted,
     "str": SafeStr,
-    "tuple": tuple,
-    "zip": zip,
+    "tuple": SafeTuple,
+    "zip": _zip,
     "__import__": _import_for_builtins,
     "Exception": Exception,
     "ValueError": ValueError,
@@ -666,6 +710,7 @@ GUARDS: dict[str, Any] = {
     "_safe_mod_": _safe_mod,
     "_format_": _format,
     "_compared_": _compared,
+    "_tuple_": _bounded_tuple,
 }
 
 

@@ -320,6 +320,7 @@ RANGE_ERROR = r"in RestrictedPython we only allow 1000 elements in a range"
 MUL_ERROR = r"the result of \* would be too large"
 TEXT_ERROR = r"the resulting string would be too large"
 ADD_ERROR = r"the result of \+ would be too large"
+TUPLE_ERROR = r"the tuple would be too large"
 COMPARE_ERROR = r"the comparison would be too large"
 WIDTH_ERROR = r"a width or precision in the (format|f-string) is too large"
 
@@ -501,6 +502,7 @@ GUARD_PROBES: dict[str, tuple[str, dict | tuple[type[BaseException], str]]] = {
     "_safe_mod_": ("r = '%*d' % (10 ** 9, 1)", (SizeLimit, WIDTH_ERROR)),
     "_format_": ("r = f'{1:>1000000000}'", (SizeLimit, WIDTH_ERROR)),
     "_compared_": ("r = [1, [2]] == [1, [2]]", {"r": True}),
+    "_tuple_": ("r = list((1, 2))", {"r": [1, 2]}),
 }
 
 
@@ -605,7 +607,7 @@ BOMBS = [
         "eval", "f'{[[0] * 10 ** 6] * 1000}'", r"the text would be too large", id="fstring-nested-list"
     ),
     pytest.param(
-        "eval", "'%s' % ([[0] * 10 ** 6] * 1000,)", r"the text would be too large", id="percent-nested-list"
+        "eval", "'%(a)s' % {'a': [[0] * 10 ** 6] * 1000}", r"the text would be too large", id="percent-nested-list"
     ),
     pytest.param("eval", "str([[0] * 10 ** 6] * 1000)", r"the text would be too large", id="str-nested-list"),
     pytest.param(
@@ -636,6 +638,17 @@ BOMBS = [
     pytest.param("eval", "sorted([[0] * 10 ** 6] * 1000)", COMPARE_ERROR, id="sorted-nested"),
     pytest.param("eval", "max([[0] * 10 ** 6] * 1000)", COMPARE_ERROR, id="max-nested"),
     pytest.param("eval", "([[0] * 10 ** 6] * 1000).count([0] * 10 ** 6)", COMPARE_ERROR, id="count-nested"),
+    pytest.param(
+        "exec",
+        "t = (0,) * 10 ** 6\nu = (t, t, t, t, t, t, t, t, t, t)\nr = {u}",
+        TUPLE_ERROR,
+        id="hash-nested-tuple",
+    ),
+    pytest.param("exec", "t = (0,) * 10 ** 6\nr = {(t,) * 1000: 1}", TUPLE_ERROR, id="tuple-times"),
+    pytest.param("exec", "t = (0,) * 10 ** 6\nr = {tuple([t] * 1000)}", TUPLE_ERROR, id="tuple-builtin"),
+    pytest.param(
+        "exec", "t = (0,) * 10 ** 6\nr = set(zip(*([[t]] * 1000)))", TUPLE_ERROR, id="tuple-from-zip"
+    ),
     pytest.param("eval", "add_working_days(now(), 2000000)", r"at most 5,000 working days", id="helper-days"),
     pytest.param(
         "eval", "add_working_hours(now(), 10 ** 9)", r"working hours can be added", id="helper-hours"
@@ -666,6 +679,13 @@ ORDINARY = [
         id="arithmetic",
     ),
     pytest.param("eval", "', '.join(['a', 'b']) + '-' * 3", "a, b---", id="join"),
+    pytest.param(
+        "exec",
+        "a, b = 1, 2\nd = {'k': (a, b)}\nx = [v for v in zip([1], (2,))]\n"
+        "r = [isinstance(x[0], tuple), tuple([1]) + (2,), tuple.count((1, 1), 1), [1, 2, 3][0:2], (*x[0], 5)]",
+        [True, (1, 2), 2, [1, 2], (1, 2, 5)],
+        id="tuples",
+    ),
     pytest.param(
         "eval",
         "[str(5), str(), str.upper('a'), isinstance('a', str), isinstance(1, (str, float)), sorted([2, 10], key=str)]",

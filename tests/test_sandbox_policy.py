@@ -607,7 +607,10 @@ BOMBS = [
         "eval", "f'{[[0] * 10 ** 6] * 1000}'", r"the text would be too large", id="fstring-nested-list"
     ),
     pytest.param(
-        "eval", "'%(a)s' % {'a': [[0] * 10 ** 6] * 1000}", r"the text would be too large", id="percent-nested-list"
+        "eval",
+        "'%(a)s' % {'a': [[0] * 10 ** 6] * 1000}",
+        r"the text would be too large",
+        id="percent-nested-list",
     ),
     pytest.param("eval", "str([[0] * 10 ** 6] * 1000)", r"the text would be too large", id="str-nested-list"),
     pytest.param(

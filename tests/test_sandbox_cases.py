@@ -620,3 +620,69 @@ def test_health_and_other_cases_answer_while_hostile_scripts_run(api, live_serve
     assert len(hostile_results) >= len(HOSTILE_SCRIPTS)
     assert {status for _key, code, status in hostile_results} == {"error"}
     assert {code for _key, code, _status in hostile_results} == {201}
+
+
+def _gateway(expression: str) -> dict[str, str]:
+    return {"probe_where.bpmn": gateway_process("probe_where", expression)}
+
+
+def _timer(expression: str) -> dict[str, str]:
+    return {"probe_where.bpmn": timer_process("probe_where", expression)}
+
+
+def _table_input(entry: str) -> dict[str, str]:
+    return {
+        "probe_table.dmn": decision_table("probe_table", entry, '"high"'),
+        "probe_where.bpmn": decision_process("probe_where", "probe_table"),
+    }
+
+
+def _table_output(entry: str) -> dict[str, str]:
+    return {
+        "probe_table.dmn": decision_table("probe_table", "> 0", entry),
+        "probe_where.bpmn": decision_process("probe_where", "probe_table"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "element_id", "reason"),
+    [
+        pytest.param(
+            _gateway("len('%*d' % (10 ** 9, 1)) > 0"),
+            "route",
+            "width or precision in the format",
+            id="condition",
+        ),
+        pytest.param(
+            _gateway("len(f'{amount:>{10 ** 9}}') > 0"), "route", "in the f-string", id="condition-fstring"
+        ),
+        pytest.param(
+            _timer("'PT' + str(len((1).to_bytes(10 ** 9, 'big'))) + 'S'"),
+            "wait",
+            "string would be too large",
+            id="timer-expression",
+        ),
+        pytest.param(
+            _timer("add_working_days(now(), 2000000)"),
+            "wait",
+            "at most 5,000 working days",
+            id="timer-helper",
+        ),
+        pytest.param(
+            _table_input("len('x'.join(['a' * 10 ** 6] * 1000)) > 0"),
+            "decide",
+            "string would be too large",
+            id="dmn-input-cell",
+        ),
+        pytest.param(_table_output("(i for i in [1])"), "decide", "not data", id="dmn-output-not-data"),
+    ],
+)
+def test_a_bomb_in_a_condition_timer_or_table_puts_the_case_in_error(api, machine, files, element_id, reason):
+    response = upload(api, files)
+    assert response.status_code == 201, response.get_json()
+    started = time.monotonic()
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_where", "data": {"amount": 500}})
+    assert time.monotonic() - started < 2
+    assert response.status_code == 201, response.get_json()
+    assert_case_in_error(response.get_json(), element_id, reason)
+    machine.assert_untouched()

@@ -76,6 +76,7 @@ _current = threading.local()
 
 
 def new_budget(seconds: float) -> Budget:
+    """A budget starting now: `seconds` from now, and the memory ceiling above today's size."""
     rss = resident_bytes()
     return Budget(seconds, time.monotonic() + seconds, rss + ACT_MEMORY_LIMIT_BYTES if rss else 0)
 

@@ -133,6 +133,8 @@ SCRIPT_TIME_LIMIT_S = 1.0
 MEMORY_CHECK_EVERY_LINES = 8
 # The most values (nested items counted each time they appear) case data may take from a script.
 MAX_DATA_ITEMS = 100_000
+# How deeply case data may nest (JSON encoders and databases recurse; ours nest 3 or 4 levels).
+MAX_DATA_DEPTH = 64
 SCRIPT_FILENAME = "<script>"
 
 # RestrictedPython warns at compile time about print without `printed`; scripts may print freely.
@@ -263,6 +265,7 @@ def _bounded_tuple(value: tuple) -> tuple:
 
 
 def _zip(*iterables: Any, **kwargs: Any) -> Iterator[tuple]:
+    """`zip`, each row bounded like a tuple display (`zip(*[[t]] * 1000)` makes one wide row)."""
     for row in zip(*iterables, **kwargs):  # noqa: B905 (strict= is the script's choice)
         yield _bounded_tuple(row)
 
@@ -542,6 +545,8 @@ class _TupleType(type):
 
 
 class SafeTuple(metaclass=_TupleType):
+    """`tuple(x)`: bounded by its nested size, like a tuple display."""
+
     def __new__(cls, *args: Any) -> tuple:  # type: ignore[misc]
         return _bounded_tuple(tuple(*args))
 
@@ -758,6 +763,8 @@ def json_data_problem(value: Any, limit: int = MAX_DATA_ITEMS) -> str | None:
                 return f"it holds more than {limit:,} values"
             if id(item) in path:
                 return "it refers to itself"
+            if len(path) >= MAX_DATA_DEPTH:
+                return f"it is nested more than {MAX_DATA_DEPTH} levels deep"
             inner = (*path, id(item))
             if isinstance(item, dict):
                 for key, member in item.items():

@@ -776,6 +776,9 @@ NOT_DATA = [
     pytest.param(
         "a = [0] * 1000\nr = [a] * 1000", "more than 100,000 values", id="a-million-values-by-reference"
     ),
+    pytest.param(
+        "r = []\nfor i in range(99):\n    r = [r]", "nested more than 64 levels deep", id="too-deep"
+    ),
 ]
 
 

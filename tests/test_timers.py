@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlalchemy import event
 
 from api import create_app
 from engine import sandbox
@@ -243,3 +244,34 @@ def test_a_case_that_fails_the_same_way_every_time_is_not_retried(
     types = api.event_types(case_id)
     assert types.count("case_error") == 1 and "case_retried" not in types
     assert api.case(case_id)["status"] == "error"
+
+
+def test_a_batch_of_slow_cases_does_not_hold_the_writer_for_each_of_them(
+    api, engine, directory, clock, monkeypatch
+):
+    """Five due cases that each spend their whole budget: no write transaction lasts for all five."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    slow = "n = 0\nfor a in range(999):\n    for b in range(999):\n        for c in range(999):\n            n = n + 1"
+    engine.deployments.deploy(
+        directory.users["zhou.hao"], {"probe_slow.bpmn": timer_then_script("probe_slow", '"PT1M"', slow)}
+    )
+    ids = [
+        api.post("/api/v1/cases", "li.na", json={"process": "probe_slow", "data": {}}).get_json()["id"]
+        for _ in range(5)
+    ]
+    clock.shift(timedelta(minutes=1, seconds=1))
+    began: list[float] = []
+    lasted: list[float] = []
+    write_engine = engine.ctx.db.write_engine
+    on_begin = lambda _conn: began.append(time.monotonic())  # noqa: E731
+    on_commit = lambda _conn: lasted.append(time.monotonic() - began[-1])  # noqa: E731
+    event.listen(write_engine, "begin", on_begin)
+    event.listen(write_engine, "commit", on_commit)
+    try:
+        assert engine.timers.fire_due() == 5
+    finally:
+        event.remove(write_engine, "begin", on_begin)
+        event.remove(write_engine, "commit", on_commit)
+    assert {api.case(case_id)["status"] for case_id in ids} == {"error"}
+    # Each case spends 0.2 s; a batch stops taking cases after 0.2 s: at most two per transaction.
+    assert max(lasted) < 0.8, lasted

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import func, select, text
 
+from .. import sandbox
 from ..calendar import utc_now
 from ..identity import SYSTEM
 from ..metrics import Metrics
@@ -71,7 +73,8 @@ class TimerService:
         return ran
 
     def _fire_batch(self, size: int) -> int:
-        """Claim up to `size` due cases and fire them in one transaction.
+        """Claim up to `size` due cases and fire them in one transaction (stopping early once
+        the batch has run for one act's budget; the rest are fired by the next batch).
 
         If any case fails, the batch is undone and fired again one case per transaction, so the
         failing case is recorded and the others go through (failures are rare; savepoints for
@@ -85,7 +88,12 @@ class TimerService:
                 if not cases:
                     return 0
                 open_rows = open_task_rows(uow.session, [case.id for case in cases])
+                started = time.monotonic()
                 for case in cases:
+                    if claimed and time.monotonic() - started > sandbox.SCRIPT_TIME_LIMIT_S:
+                        # A batch keeps its transaction (on SQLite, the one writer) no longer than
+                        # one act's budget: cases whose code is slow wait for the next batch.
+                        break
                     claimed.append(case.id)
                     runtime = self._fire_case(uow.session, case, utc_now(), open_rows[case.id])
                     observed.append((runtime, utc_now()))

@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import yaml
 
+from .budget import SizeLimit, check_budget
+
 log = logging.getLogger(__name__)
+
+# The most working days (about twenty years) and working hours one addition may count: enough
+# for any deadline, and every step still checks the act's budget.
+MAX_WORKING_DAYS = 5_000
+MAX_WORKING_HOURS = MAX_WORKING_DAYS * 24
 
 
 class WorkingCalendar:
@@ -81,6 +88,7 @@ class WorkingCalendar:
     def next_working_day(self, day: date) -> date:
         day += timedelta(days=1)
         while not self.is_working_day(day):
+            check_budget()
             day += timedelta(days=1)
         return day
 
@@ -103,9 +111,12 @@ class WorkingCalendar:
         """
         if days < 0:
             raise ValueError("days must not be negative")
+        if days > MAX_WORKING_DAYS:
+            raise SizeLimit(f"at most {MAX_WORKING_DAYS:,} working days can be added at once")
         moment = self._clamp_to_working_time(self.local(start))
         day = moment.date()
         for _ in range(days):
+            check_budget()
             day = self.next_working_day(day)
         return datetime.combine(day, moment.timetz())
 
@@ -113,9 +124,12 @@ class WorkingCalendar:
         """`hours` of working time (within the working hours of working days) after `start`."""
         if hours < 0:
             raise ValueError("hours must not be negative")
+        if hours > MAX_WORKING_HOURS:
+            raise SizeLimit(f"at most {MAX_WORKING_HOURS:,} working hours can be added at once")
         remaining = timedelta(hours=hours)
         moment = self._clamp_to_working_time(self.local(start))
         while True:
+            check_budget()
             closing = datetime.combine(moment.date(), self.work_end, self.tz)
             if moment + remaining <= closing:
                 return moment + remaining

@@ -88,9 +88,12 @@ def breaches(runtime: CaseRuntime) -> list[tuple[str, str | None]]:
 
 
 def schedule_retry(case: Case, now: datetime) -> None:
-    """After a failure: retry in 2, 4, 8 … seconds (at most an hour), and stop after MAX_RETRIES."""
+    """After a failure: retry in 2, 4, 8 … seconds (at most an hour), and stop after MAX_RETRIES.
+
+    A failure that is the same every time (`retryable: false`: a sandbox limit) is not retried.
+    """
     case.timer_failures = (case.timer_failures or 0) + 1
-    if case.timer_failures > MAX_RETRIES:
+    if case.timer_failures > MAX_RETRIES or (case.error or {}).get("retryable") is False:
         case.next_timer_at = None
         return
     case.next_timer_at = now + timedelta(seconds=min(3600, 2**case.timer_failures))

@@ -7,6 +7,8 @@ the process, an error) for `projection` to write down. Nothing here touches the 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +27,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .case_paths import record_trail
 from .definitions.repository import LoadedDefinition
-from .sandbox import SandboxScriptEngine
+from .sandbox import SandboxLimit, SandboxScriptEngine, act_budget
 
 # A process that keeps making engine tasks ready without ever waiting is broken; stop it.
 MAX_ENGINE_ROUNDS = 200
@@ -97,6 +99,18 @@ def _fired_timers(task: Task) -> list[FiredTimer]:
     return []
 
 
+def _act(method: Callable) -> Callable:
+    """An act: all the diagram code it runs (scripts, conditions, timers, tables, helpers)
+    shares one time and memory budget (`engine.budget`); an act inside an act shares the outer."""
+
+    @functools.wraps(method)
+    def within_budget(*args, **kwargs):
+        with act_budget():
+            return method(*args, **kwargs)
+
+    return within_budget
+
+
 class CaseRuntime:
     """A workflow of one deployed version, with the log of the current act."""
 
@@ -128,6 +142,7 @@ class CaseRuntime:
         return self.definition.serializer.dump_state(self.workflow)
 
     # ---- acts
+    @_act
     def run(self) -> None:
         """Run engine steps until the workflow waits for people, messages or time."""
         try:
@@ -164,6 +179,7 @@ class CaseRuntime:
                 record_trail(self.workflow, task)
                 self.workflow.delete_subprocess(task)
 
+    @_act
     def complete_task(self, task_id: str, data: dict) -> Task:
         task = self.ready_user_task(task_id)
         if task is None:
@@ -183,6 +199,7 @@ class CaseRuntime:
         self.run()
         return task
 
+    @_act
     def deliver_message(self, name: str, payload: dict) -> None:
         # Catching is by class and name: use the waiting event's own definition.
         definition = next(
@@ -202,6 +219,7 @@ class CaseRuntime:
             raise NotWaiting(str(error)) from None
         self.run()
 
+    @_act
     def fire_timers(self) -> None:
         self.workflow.refresh_timers()
         self.run()
@@ -209,6 +227,7 @@ class CaseRuntime:
     def cancel(self) -> None:
         self.workflow.cancel()
 
+    @_act
     def retry(self) -> bool:
         """Put tasks that failed back to READY and run again; False when nothing had failed."""
         failed = self.workflow.get_tasks(state=TaskState.ERROR)
@@ -288,8 +307,15 @@ class CaseRuntime:
     def _record_error(self, error: SpiffWorkflowException) -> None:
         task = getattr(error, "task", None)
         spec = getattr(task, "task_spec", None)
+        cause = error.__cause__ or error.__context__
+        message = str(error)
+        # SpiffWorkflow words an expression's failure "Error evaluating expression '...'": say why.
+        if cause is not None and str(cause) and str(cause) not in message:
+            message = f"{message}: {type(cause).__name__}: {cause}"
         self.log.error = {
-            "message": str(error),
+            "message": message,
+            # A sandbox limit (time, memory, size, not data) fails the same way every time.
+            "retryable": not isinstance(cause, SandboxLimit),
             "notes": list(getattr(error, "__notes__", []) or []),
             "element_id": getattr(spec, "bpmn_id", None),
             "element_name": getattr(spec, "bpmn_name", None),

@@ -142,6 +142,7 @@ def test_a_restart_with_changed_shipped_files_deploys_them_only_where_no_owner_d
 
     restart = engine.deploy_folders(shipped, FORMS)
     assert {(d["key"], d["version"], d["created"]) for d in restart["deployed"]} == {
+        ("batch_incident", 1, False),
         ("complaint_handling", 2, True),
         ("major_quality_incident", 2, True),
     }
@@ -507,7 +508,7 @@ def test_the_decision_tester_reads_a_nested_input_by_its_expression(api):
             {
                 "channel": "media",
                 "flags": {},
-                "facts": {"repeat": True, "batch_ordinary_customers": 1, "batch_vip_customers": 0},
+                "facts": {"repeat": True, "batch_ordinary_complaints": 1, "batch_vip_customers": 0},
                 "customer": {},
                 "problem": {"category": "inquiry"},
             },

@@ -6,17 +6,22 @@ background worker would call it.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlalchemy import event
 
 from api import create_app
+from engine import sandbox
+from engine.calendar import utc_now
 from engine.config import EngineConfig
 from engine.core import Engine
 
 from .flows import apply, register, repair, reply
+from .probes import timer_then_script
 from .support import ServiceClient, start_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -193,3 +198,80 @@ def test_timer_metrics_are_exported(api, engine, clock):
     assert 'complaints_sla_breaches_total{clock="acknowledge"} 1.0' in text
     assert "complaints_timer_lateness_seconds_count 1.0" in text
     assert 'complaints_cases{status="running"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        pytest.param(
+            "n = 0\nfor a in range(999):\n    for b in range(999):\n        for c in range(999):\n            n = n + 1",
+            "ran longer than 0.2 s",
+            id="time-budget",
+        ),
+        pytest.param(
+            "x = 3 ** 2000\nfor i in range(40):\n    x = x * x",
+            "the result of * would be too large",
+            id="size",
+        ),
+        pytest.param("r = (i for i in [1])", "it holds a generator", id="not-data"),
+    ],
+)
+def test_a_case_that_fails_the_same_way_every_time_is_not_retried(
+    api, engine, directory, clock, monkeypatch, script, reason
+):
+    """A sandbox limit is deterministic: the worker records it once and leaves the case to people."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    engine.deployments.deploy(
+        directory.users["zhou.hao"], {"probe_limit.bpmn": timer_then_script("probe_limit", '"PT1M"', script)}
+    )
+    response = api.post("/api/v1/cases", "li.na", json={"process": "probe_limit", "data": {}})
+    assert response.status_code == 201, response.get_json()
+    case_id = response.get_json()["id"]
+    clock.shift(timedelta(minutes=1, seconds=1))
+    started = time.monotonic()
+    assert engine.timers.fire_due() == 1
+    assert time.monotonic() - started < 5
+    broken = api.case(case_id)
+    assert broken["status"] == "error"
+    assert broken["error"]["element_id"] == "after_wait"
+    assert reason in broken["error"]["message"]
+    assert broken["error"]["retryable"] is False
+    # An hour of the worker's backoff schedule, and a day: nothing runs the case again.
+    for step in [2, 4, 8, 16, 32, 64, 128, 256, 3600, 86400]:
+        clock.shift(timedelta(seconds=step))
+        assert engine.timers.fire_due() == 0
+        assert engine.timers.due_case_ids(utc_now()) == []
+    types = api.event_types(case_id)
+    assert types.count("case_error") == 1 and "case_retried" not in types
+    assert api.case(case_id)["status"] == "error"
+
+
+def test_a_batch_of_slow_cases_does_not_hold_the_writer_for_each_of_them(
+    api, engine, directory, clock, monkeypatch
+):
+    """Five due cases that each spend their whole budget: no write transaction lasts for all five."""
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.2)
+    slow = "n = 0\nfor a in range(999):\n    for b in range(999):\n        for c in range(999):\n            n = n + 1"
+    engine.deployments.deploy(
+        directory.users["zhou.hao"], {"probe_slow.bpmn": timer_then_script("probe_slow", '"PT1M"', slow)}
+    )
+    ids = [
+        api.post("/api/v1/cases", "li.na", json={"process": "probe_slow", "data": {}}).get_json()["id"]
+        for _ in range(5)
+    ]
+    clock.shift(timedelta(minutes=1, seconds=1))
+    began: list[float] = []
+    lasted: list[float] = []
+    write_engine = engine.ctx.db.write_engine
+    on_begin = lambda _conn: began.append(time.monotonic())  # noqa: E731
+    on_commit = lambda _conn: lasted.append(time.monotonic() - began[-1])  # noqa: E731
+    event.listen(write_engine, "begin", on_begin)
+    event.listen(write_engine, "commit", on_commit)
+    try:
+        assert engine.timers.fire_due() == 5
+    finally:
+        event.remove(write_engine, "begin", on_begin)
+        event.remove(write_engine, "commit", on_commit)
+    assert {api.case(case_id)["status"] for case_id in ids} == {"error"}
+    # Each case spends 0.2 s; a batch stops taking cases after 0.2 s: at most two per transaction.
+    assert max(lasted) < 0.8, lasted

@@ -14,9 +14,10 @@ import re
 
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
+from lxml import etree
 
 from ..forms import json_lines, pattern_problems, reference_problems
-from ..sandbox import check_code
+from ..sandbox import check_code, check_timer_expression
 from .bundle import Problem, kind_of
 from .metadata import is_user_task, task_meta
 from .parsing import BPMN_NS, ParsedBundle, form_refs_of
@@ -84,6 +85,18 @@ def _check_bpmn_code(name: str, tree) -> list[Problem]:
         for node in tree.xpath(xpath, namespaces=NS):
             if node.text and node.text.strip():
                 problems += _code_problems(name, node, node.text, mode, _owner_id(node, levels))
+    problems += _check_timer_values(name, tree)
+    return problems
+
+
+def _check_timer_values(name: str, tree) -> list[Problem]:
+    """A timer expression that can never give a valid date, duration or cycle (sandbox's rule)."""
+    problems = []
+    for node in tree.xpath("//bpmn:timerEventDefinition/*", namespaces=NS):
+        kind = etree.QName(node).localname
+        if kind in ("timeDate", "timeDuration", "timeCycle") and node.text and node.text.strip():
+            for message in check_timer_expression(kind, node.text):
+                problems.append(Problem(name, message, _owner_id(node, 2), node.sourceline))
     return problems
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from ..sandbox import SandboxScriptEngine
+from ..sandbox import SandboxScriptEngine, act_budget
 from .parsing import make_parser
 
 
@@ -120,10 +120,11 @@ def evaluate(engine: DMNEngine, inputs: dict[str, Any], script_engine: SandboxSc
         raise DecisionError(*problems)
     task = SimpleNamespace(data=dict(inputs), workflow=SimpleNamespace(script_engine=script_engine))
     try:
-        matched = engine.decide(task)
-        if table.hit_policy != "COLLECT":
-            matched = matched[:1]
-        outputs = [dict(rule.output_as_dict(task)) for rule in matched]
+        with act_budget():  # one time and memory budget for the whole table, as for a case's act
+            matched = engine.decide(task)
+            if table.hit_policy != "COLLECT":
+                matched = matched[:1]
+            outputs = [dict(rule.output_as_dict(task)) for rule in matched]
     except SpiffWorkflowException as error:
         raise DecisionError("; ".join([str(error), *getattr(error, "__notes__", [])])) from None
     except Exception as error:

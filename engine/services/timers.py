@@ -5,23 +5,26 @@ claims a batch of due cases in one transaction: on PostgreSQL with `FOR UPDATE S
 another worker holds are skipped, not waited for), on SQLite under `BEGIN IMMEDIATE`. It fires them
 and saves; the `revision` guard catches anything that slipped past. If a case fails, the batch is
 fired again one case at a time: the failing case is recorded as an error and retried with
-backoff; it never blocks the others.
+backoff (unless its failure is one that repeats: a sandbox limit); it never blocks the others.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import func, select, text
 
+from .. import sandbox
 from ..calendar import utc_now
 from ..identity import SYSTEM
 from ..metrics import Metrics
 from ..projection import add_event, apply_act, open_task_rows, schedule_retry
 from ..runtime import CaseRuntime
+from ..sandbox import act_budget
 from ..store.models import LIVE_CASE, Case, HumanTask
 from .common import EngineContext
 
@@ -70,7 +73,8 @@ class TimerService:
         return ran
 
     def _fire_batch(self, size: int) -> int:
-        """Claim up to `size` due cases and fire them in one transaction.
+        """Claim up to `size` due cases and fire them in one transaction (stopping early once
+        the batch has run for one act's budget; the rest are fired by the next batch).
 
         If any case fails, the batch is undone and fired again one case per transaction, so the
         failing case is recorded and the others go through (failures are rare; savepoints for
@@ -84,7 +88,12 @@ class TimerService:
                 if not cases:
                     return 0
                 open_rows = open_task_rows(uow.session, [case.id for case in cases])
+                started = time.monotonic()
                 for case in cases:
+                    if claimed and time.monotonic() - started > sandbox.SCRIPT_TIME_LIMIT_S:
+                        # A batch keeps its transaction (on SQLite, the one writer) no longer than
+                        # one act's budget: cases whose code is slow wait for the next batch.
+                        break
                     claimed.append(case.id)
                     runtime = self._fire_case(uow.session, case, utc_now(), open_rows[case.id])
                     observed.append((runtime, utc_now()))
@@ -126,14 +135,18 @@ class TimerService:
         self, session, case: Case, now: datetime, open_rows: list[HumanTask] | None = None
     ) -> CaseRuntime:
         runtime = self.ctx.runtime_of(session, case)
+        with act_budget():  # the retry and the timers are one act, with one budget
+            self._run_timers(session, case, runtime, now)
+        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory, open_rows)
+        return runtime
+
+    def _run_timers(self, session, case: Case, runtime: CaseRuntime, now: datetime) -> None:
         if case.status == "error":
             add_event(
                 session, case.id, now, SYSTEM, "case_retried", detail={"attempt": case.timer_failures + 1}
             )
             runtime.retry()
         runtime.fire_timers()
-        apply_act(session, case, runtime, SYSTEM, now, self.ctx.directory, open_rows)
-        return runtime
 
     def _observe(self, runtime: CaseRuntime, now: datetime) -> None:
         for timer in runtime.log.timers_fired:

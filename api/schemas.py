@@ -251,3 +251,15 @@ class ApprovalRecordPageSchema(PageSchema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     database = fields.String(required=True)
+
+
+# ---- inbound contacts (the customer calls at any stage)
+class ContactSchema(StrictSchema):
+    channel = fields.String(
+        load_default="phone", validate=validate.OneOf(["phone", "online", "on_site", "letter", "sms"])
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(["ask_progress", "add_information", "complain_again", "missed_call", "other"]),
+    )
+    note = fields.String(required=True, validate=validate.Length(min=1, max=4000))

@@ -192,12 +192,29 @@ class CaseRuntime:
             None,
         )
         if definition is None:
+            definition = self._event_subprocess_message(name)
+        if definition is None:
             raise NotWaiting(f"not waiting for the message {name}")
         try:
             self.workflow.send_event(BpmnEvent(definition, payload))
         except WorkflowException as error:
             raise NotWaiting(str(error)) from None
         self.run()
+
+    def _event_subprocess_message(self, name: str) -> MessageEventDefinition | None:
+        """The message that starts one of the process's event subprocesses, while the process runs.
+
+        SpiffWorkflow keeps those start events as triggers of the process, not as waiting tasks.
+        """
+        if self.workflow.is_completed():
+            return None
+        for spec_name in getattr(self.workflow.spec.start, "trigger_specs", []):
+            spec = self.workflow.subprocess_specs.get(spec_name)
+            for start in getattr(spec, "bpmn_start_events", []) if spec is not None else []:
+                candidate = start.event_definition
+                if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
+                    return candidate
+        return None
 
     def fire_timers(self) -> None:
         self.workflow.refresh_timers()

@@ -288,3 +288,17 @@ def test_a_communicative_complaint_back_unsatisfied_is_valid_from_then_on(api, c
         ("valid", "service"),
     ]
     assert rounds[0]["answer_summary"] == "建议充电6-8小时"
+
+
+def test_an_interim_reply_sent_after_the_outcome_keeps_the_outcome(api, clock):
+    """The two branches join before the final reply; the late interim branch must not undo the remedy."""
+    case = apply(api, _major_case(api), remedy="exchange", same_fault_repairs=2, still_unusable=True)
+    case = api.decide(case, "manager_approval", "chen.jie", decision="approve", comment="同意换车")
+    case = api.complete(case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN9"})
+    assert api.open_elements(case) == ["interim_reply"]  # the final reply waits for the plan
+    case = interim_reply(api, case)
+    assert api.open_elements(case) == ["reply_to_customer"]
+    case = visit(api, reply(api, case))
+    record = case["data"]["rounds"][0]
+    assert record["remedy_outcome"]["remedy"] == "exchange" and record["remedy_outcome"]["approved"] is True
+    assert record["interim_reply"]["text"] and case["data"]["remedy_outcome"]["approved"] is True

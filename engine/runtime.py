@@ -7,6 +7,7 @@ the process, an error) for `projection` to write down. Nothing here touches the 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.task import Task
@@ -26,6 +27,8 @@ from SpiffWorkflow.util.task import TaskState
 from .definitions.repository import LoadedDefinition
 from .sandbox import SandboxScriptEngine
 
+# Fields a step shares with every branch of the case (see `CaseRuntime._share`).
+CASE_UPDATE = "case_update"
 # A process that keeps making engine tasks ready without ever waiting is broken; stop it.
 MAX_ENGINE_ROUNDS = 200
 
@@ -180,7 +183,12 @@ class CaseRuntime:
         self.run()
         return task
 
-    def deliver_message(self, name: str, payload: dict) -> None:
+    def deliver_message(self, name: str, payload: dict, case_data: dict | None = None) -> None:
+        """Deliver a message; one that starts an event subprocess starts it from `case_data`.
+
+        SpiffWorkflow starts an event subprocess from the data the case was started with; given
+        the case's current data, it starts from that instead (what it decides then fits the case).
+        """
         # Catching is by class and name: use the waiting event's own definition.
         definition = next(
             (
@@ -193,6 +201,8 @@ class CaseRuntime:
         )
         if definition is None:
             definition = self._event_subprocess_message(name)
+            if definition is not None and case_data is not None:
+                self.workflow.task_tree.data.update(copy.deepcopy(case_data))
         if definition is None:
             raise NotWaiting(f"not waiting for the message {name}")
         try:
@@ -298,6 +308,32 @@ class CaseRuntime:
     def _completed(self, task: Task) -> None:
         self.log.completed.append(task)
         self.log.timers_fired.extend(_fired_timers(task))
+        update = task.data.get(CASE_UPDATE)
+        if isinstance(update, dict):
+            self._share(task, update)
+
+    def _share(self, source: Task, update: dict) -> None:
+        """Give every live branch of the case the fields a step put in `case_update`.
+
+        Each branch of a BPMN process carries its own copy of the data, so a step that changes the
+        case for everyone (an event subprocess reclassifying it) names the fields in `case_update`;
+        they reach every waiting and ready step, including those inside called processes, and a
+        waiting timer whose time is one of those fields (e.g. `reply_due`) is moved to the new time.
+        """
+        for task in source.workflow.get_tasks():
+            task.data.pop(CASE_UPDATE, None)
+        live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+        for task in self.workflow.get_tasks(state=live):
+            task.data.update(copy.deepcopy(update))
+            if task.parent is not None:  # a waiting task takes its parent's data again when it wakes
+                task.parent.data.update(copy.deepcopy(update))
+        for task in self.workflow.event_manager.tasks.values():
+            for definition in timer_definitions(task):
+                expression = (getattr(definition, "expression", "") or "").strip()
+                if isinstance(definition, TimeDateEventDefinition) and isinstance(
+                    update.get(expression), str
+                ):
+                    task._set_internal_data(event_value=update[expression])
 
     def _record_error(self, error: SpiffWorkflowException) -> None:
         task = getattr(error, "task", None)

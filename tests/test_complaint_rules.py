@@ -294,7 +294,9 @@ def test_an_interim_reply_sent_after_the_outcome_keeps_the_outcome(api, clock):
     """The two branches join before the final reply; the late interim branch must not undo the remedy."""
     case = apply(api, _major_case(api), remedy="exchange", same_fault_repairs=2, still_unusable=True)
     case = api.decide(case, "manager_approval", "chen.jie", decision="approve", comment="同意换车")
-    case = api.complete(case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN9"})
+    case = api.complete(
+        case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN9"}
+    )
     assert api.open_elements(case) == ["interim_reply"]  # the final reply waits for the plan
     case = interim_reply(api, case)
     assert api.open_elements(case) == ["reply_to_customer"]
@@ -302,3 +304,66 @@ def test_an_interim_reply_sent_after_the_outcome_keeps_the_outcome(api, clock):
     record = case["data"]["rounds"][0]
     assert record["remedy_outcome"]["remedy"] == "exchange" and record["remedy_outcome"]["approved"] is True
     assert record["interim_reply"]["text"] and case["data"]["remedy_outcome"]["approved"] is True
+
+
+# ---- §2 upgraded, or leadership attention, while the case is open
+
+
+def _upgrade(api, case, kind: str, user: str = "sun.li", note: str = "集团领导批示跟进") -> dict:
+    response = api.post(
+        f"/api/v1/cases/{case['id']}/messages/complaint_upgraded",
+        user,
+        json={"data": {"kind": kind, "note": note}},
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_leadership_attention_during_the_repair_makes_the_case_urgent_and_major_on_the_spot(
+    api, engine, clock
+):
+    case = repair_case(api)
+    assert case["priority"] == "ordinary" and case["data"]["reply_due"] == "2026-11-18T10:00:00+08:00"
+    clock.shift(timedelta(hours=3))
+    case = _upgrade(api, case, "leadership_attention")
+    assert case["priority"] == "urgent" and case["data"]["urgent_kinds"] == ["major"]
+    assert case["data"]["flags"]["leadership_attention"] is True
+    assert case["data"]["reply_due"] == "2026-11-17T10:00:00+08:00"  # 24 h from receipt, not 48
+    assert case["data"]["upgrades"] == [
+        {"kind": "leadership_attention", "note": "集团领导批示跟进", "at": "2026-11-16T13:00:00+08:00"}
+    ]
+    timers = {t["name"]: t["due_at"] for t in case["timers"]}
+    assert timers["答复超时 Reply deadline passed"] == "2026-11-17T10:00:00+08:00"  # the running clock moved
+    inbox = api.get("/api/v1/tasks?per_page=200", "wang.qiang").get_json()["items"]
+    assert [t["element_id"] for t in inbox if t["case_id"] == case["id"]] == ["diagnose_and_repair"]
+    # The next steps keep the new classification: it is not undone by the branch that was waiting.
+    case = repair(api, case)
+    assert case["priority"] == "urgent" and case["data"]["urgent_kinds"] == ["major"]
+    clock.shift(timedelta(hours=21) + SECOND)
+    engine.timers.fire_due()
+    assert "reply" in escalated_clocks(api.case(case["id"]))  # breached at the new, shorter deadline
+
+
+def test_an_upgrade_before_acknowledgement_shortens_the_acknowledgement_clock(api, engine, clock):
+    case = api.start()
+    clock.shift(timedelta(hours=1))
+    case = _upgrade(api, case, "upgraded", user="callcentre", note="分公司升级")
+    assert case["priority"] == "urgent" and case["data"]["urgent_kinds"] == ["upgraded"]
+    assert [t["due_at"] for t in case["timers"]] == ["2026-11-16T12:00:00+08:00"]
+    clock.shift(timedelta(hours=1) + SECOND)
+    engine.timers.fire_due()
+    assert escalated_clocks(api.case(case["id"])) == ["acknowledge"]
+    # Then leadership attention too: both kinds stay.
+    case = _upgrade(api, api.case(case["id"]), "leadership_attention")
+    assert case["data"]["urgent_kinds"] == ["major", "upgraded"]
+    assert [u["kind"] for u in case["data"]["upgrades"]] == ["upgraded", "leadership_attention"]
+
+
+def test_a_closed_case_takes_no_upgrade(api, clock):
+    case = visit(api, reply(api, repair(api, repair_case(api))))
+    response = api.post(
+        f"/api/v1/cases/{case['id']}/messages/complaint_upgraded",
+        "sun.li",
+        json={"data": {"kind": "upgraded"}},
+    )
+    assert response.status_code == 409

@@ -42,7 +42,7 @@ class ContactService:
             }
             runtime = self.ctx.runtime_of(uow.session, case)
             try:
-                runtime.deliver_message(CONTACT_MESSAGE, record)
+                runtime.deliver_message(CONTACT_MESSAGE, record, case_data=case.data)
             except NotWaiting:
                 raise Conflict("this version of the process does not take calls from the customer") from None
             add_event(uow.session, case.id, now, actor, "contact_recorded", detail=record)

@@ -8,14 +8,17 @@ communicative complaint back unsatisfied is valid from then on (§2, §4.5).
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
 from .flows import apply, interim_reply, register, repair, reply, visit
-from .support import start_data
+from .support import auth, start_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10AM = datetime(2026, 11, 16, 10, 0, tzinfo=SHANGHAI)
@@ -367,3 +370,41 @@ def test_a_closed_case_takes_no_upgrade(api, clock):
         json={"data": {"kind": "upgraded"}},
     )
     assert response.status_code == 409
+
+
+# ---- §1 suggested wording, returned with the task
+
+
+def _wording(api, case: dict, element_id: str, user: str = "li.na") -> dict[str, str]:
+    task = api.open_task(case, element_id)
+    form = api.get(f"/api/v1/tasks/{task['id']}", user).get_json()["form"]
+    return {w["moment"]: w["text"] for w in form["ui_schema"]["ui:options"]["suggested_wording"]}
+
+
+def test_each_task_returns_the_wording_for_its_moment(api, clock):
+    case = api.start()
+    register_words = _wording(api, case, "register_complaint")
+    assert {"greeting", "angry_caller", "quality_fault", "call_back", "closing"} <= set(register_words)
+    assert register_words["greeting"].startswith("您好")
+    assert "您的心情我理解" in register_words["angry_caller"]
+    case = _call(api, case)
+    assert "visit_time" in _wording(api, case, "return_contact_call")
+    case = repair(api, register(api, case), repaired=False, external_cause=True, external_cause_detail="电压")
+    reply_words = _wording(api, case, "reply_to_customer")
+    assert "不属于产品的质量问题" in reply_words["external_cause"] and "再见" in reply_words["closing"]
+    assert set(_wording(api, reply(api, case), "follow_up_visit")) == {"greeting", "dissatisfied", "closing"}
+
+
+def test_the_wording_is_process_data_a_process_owner_deploys(api, clock):
+    path = Path(__file__).resolve().parents[1] / "forms" / "register-complaint.uischema.json"
+    ui = json.loads(path.read_text(encoding="utf-8"))
+    ui["ui:options"]["suggested_wording"][0]["text"] = "您好，东区服务中心为您服务。"
+    response = api.client.post(
+        "/api/v1/deployments",
+        data={"file": (io.BytesIO(json.dumps(ui, ensure_ascii=False).encode()), path.name)},
+        headers=auth("zhou.hao"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (200, 201), response.get_json()
+    case = api.start()
+    assert _wording(api, case, "register_complaint")["greeting"] == "您好，东区服务中心为您服务。"

@@ -253,13 +253,16 @@ class HealthSchema(Schema):
     database = fields.String(required=True)
 
 
-# ---- inbound contacts (the customer calls at any stage)
+# ---- contacts with the customer (the customer calls at any stage)
 class ContactSchema(StrictSchema):
+    direction = fields.String(load_default="inbound", validate=validate.OneOf(["inbound", "outbound"]))
     channel = fields.String(
         load_default="phone", validate=validate.OneOf(["phone", "online", "on_site", "letter", "sms"])
     )
-    reason = fields.String(
-        required=True,
-        validate=validate.OneOf(["ask_progress", "add_information", "complain_again", "missed_call", "other"]),
-    )
     note = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reached = fields.Boolean(load_default=True)
+    reason = fields.String(
+        validate=validate.OneOf(
+            ["ask_progress", "add_information", "complain_again", "missed_call", "other"]
+        ),
+    )

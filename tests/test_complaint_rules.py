@@ -200,7 +200,11 @@ def _call(api, case, user="li.na", expect=201, **body):
     response = api.post(
         f"/api/v1/cases/{case['id']}/contacts",
         user,
-        json={"reason": "ask_progress", "note": "客户询问技术员何时上门", **body},
+        json={
+            k: v
+            for k, v in {"reason": "ask_progress", "note": "客户询问技术员何时上门", **body}.items()
+            if v is not None
+        },
     )
     assert response.status_code == expect, response.get_json()
     return response.get_json()
@@ -236,10 +240,22 @@ def test_a_call_before_registration_and_during_the_visit_window_also_gets_a_call
     assert "return_contact_call" in api.open_elements(case) and "follow_up_visit" in api.open_elements(case)
 
 
+def test_an_outbound_contact_is_recorded_without_a_call_back(api, clock):
+    case = repair_case(api)
+    case = _call(api, case, direction="outbound", reached=False, note="回访电话无人接听", reason=None)
+    assert api.open_elements(case) == ["diagnose_and_repair"]
+    [recorded] = [e for e in api.events(case["id"]) if e["type"] == "contact_recorded"]
+    assert recorded["detail"]["direction"] == "outbound" and recorded["detail"]["reached"] is False
+    # A missed inbound call is called back too.
+    case = _call(api, case, reached=False, reason="missed_call", note="未接来电")
+    assert api.open_task(case, "return_contact_call")["assignee"] == "li.na"
+
+
 def test_bad_or_misplaced_calls_are_refused_and_change_nothing(api, clock):
     case = repair_case(api)
     before = len(api.events(case["id"]))
     assert _call(api, case, expect=422, reason="shouting")["status"] == 422
+    assert _call(api, case, expect=422, direction="sideways")["status"] == 422
     assert _call(api, case, expect=422, note="")["status"] == 422
     assert _call(api, case, user="wang.qiang", expect=403)["status"] == 403
     assert len(api.events(case["id"])) == before

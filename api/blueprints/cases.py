@@ -105,5 +105,5 @@ def cancel_case(body, case_id):
 @blp.arguments(ContactSchema)
 @blp.response(201, CaseSchema)
 def record_contact(body, case_id):
-    """Record a call from the customer; the owner gets a task to call back (409 unless running)."""
+    """Record a contact with the customer; an inbound one gives the owner a call-back task (409 unless running)."""
     return ContactService(engine().ctx).record(current_actor(), case_id, body)

@@ -424,3 +424,39 @@ def test_the_wording_is_process_data_a_process_owner_deploys(api, clock):
     assert response.status_code in (200, 201), response.get_json()
     case = api.start()
     assert _wording(api, case, "register_complaint")["greeting"] == "您好，东区服务中心为您服务。"
+
+
+# ---- §2 urgent complaints get a dedicated owner, chosen by a table
+
+
+def test_an_urgent_complaint_from_the_call_centre_gets_a_named_owner_not_the_queue(api, clock):
+    urgent = api.start(start_data(flags={"cross_region": True}), user="callcentre")
+    ordinary = api.start(start_data(customer={"id": "C-2"}), user="callcentre")
+    assert api.open_task(urgent, "register_complaint")["assignee"] == "li.na"
+    assert urgent["data"]["dedicated_owner"] == "li.na" and urgent["data"]["received_by"] == "callcentre"
+    assert api.open_task(ordinary, "register_complaint")["assignee"] is None  # the agents' queue
+    assert ordinary["data"]["dedicated_owner"] is None
+
+
+def test_a_process_owner_changes_who_follows_urgent_complaints(api, clock):
+    path = Path(__file__).resolve().parents[1] / "processes" / "urgent_owner.dmn"
+    table = path.read_text(encoding="utf-8").replace(
+        '<outputEntry id="rule_owner_major_over_level_out_1"><text>"li.na"</text>',
+        '<outputEntry id="rule_owner_major_over_level_out_1"><text>"wu.fang"</text>',
+    )
+    response = api.client.post(
+        "/api/v1/deployments",
+        data={"file": (io.BytesIO(table.encode()), path.name)},
+        headers=auth("zhou.hao"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    major = api.start(start_data(channel="media", request="exchange"))
+    other = api.start(start_data(customer={"id": "C-3", "tier": "important"}))
+    assert api.open_task(major, "register_complaint")["assignee"] == "wu.fang"
+    assert major["data"]["received_by"] == "li.na"  # who took it stays on record
+    assert api.open_task(other, "register_complaint")["assignee"] == "li.na"
+    # The dedicated owner works the case's owner tasks from then on.
+    major = api.complete(major, "register_complaint", "wu.fang", {"customer_contacted": True})
+    assert api.open_task(major, "fill_application")["candidate_group"] == "after_sales_leads"
+    assert api.open_task(major, "interim_reply")["assignee"] == "wu.fang"

@@ -320,3 +320,19 @@ def test_every_row_of_every_table_is_covered_by_a_test(decide):
     source = Path(__file__).read_text(encoding="utf-8")
     untested = sorted(rule_id for rule_id in defined if f'"{rule_id}"' not in source)
     assert untested == []
+
+
+# ---------------------------------------------------------------- urgent_owner (FIRST)
+@pytest.mark.parametrize(
+    ("priority", "kinds", "row", "owner"),
+    [
+        ("ordinary", [], "rule_owner_ordinary", None),
+        ("urgent", ["major"], "rule_owner_major_over_level", "li.na"),
+        ("urgent", ["over_level", "batch"], "rule_owner_major_over_level", "li.na"),
+        ("urgent", ["cross_region"], "rule_owner_other_urgent", "li.na"),
+    ],
+)
+def test_urgent_owner_rows(decide, priority, kinds, row, owner):
+    outcome = decide("urgent_owner", {"priority": priority, "urgent_kinds": kinds})
+    assert rows(outcome) == [row]
+    assert outcome["result"]["dedicated_owner"] == owner

@@ -93,6 +93,8 @@ class Calls:
             path = path.replace("{id}", case["id"]).replace("{name}", "customer_called_back")
             if path.endswith("/cancel"):
                 return api.post(path, user, json={"reason": "测试"})
+            if path.endswith("/contacts"):
+                return api.post(path, user, json={"note": "客户来电"})
             if method == "POST":
                 return api.post(path, user, json={"data": {}})
             return api.get(path, user)

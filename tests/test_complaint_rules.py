@@ -369,6 +369,7 @@ def test_an_upgrade_before_acknowledgement_shortens_the_acknowledgement_clock(ap
     case = _upgrade(api, case, "upgraded", user="callcentre", note="分公司升级")
     assert case["priority"] == "urgent" and case["data"]["urgent_kinds"] == ["upgraded"]
     assert [t["due_at"] for t in case["timers"]] == ["2026-11-16T12:00:00+08:00"]
+    assert api.open_task(case, "register_complaint")["due_at"] == "2026-11-16T12:00:00+08:00"  # the inbox too
     clock.shift(timedelta(hours=1) + SECOND)
     engine.timers.fire_due()
     assert escalated_clocks(api.case(case["id"])) == ["acknowledge"]

@@ -210,33 +210,34 @@ def _flow_nodes(tree):
     return {n.get("id"): n for tag in FLOW_NODES for n in tree.iterfind(f".//bpmn:process//bpmn:{tag}", NS)}
 
 
-@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
-def test_flows_are_drawn_straight_and_no_flow_passes_through_an_element(path):
-    tree = etree.parse(str(path))
+def flows_through_elements(tree) -> list[str]:
+    """Slanted segments, and flows drawn through an element that is neither their source nor target."""
     shapes = _shapes(tree)
     nodes = _flow_nodes(tree)
+    problems = []
     for flow in tree.iterfind(".//bpmn:sequenceFlow", NS):
         edge = tree.find(f".//bpmndi:BPMNEdge[@bpmnElement='{flow.get('id')}']", NS)
         ends = {flow.get("sourceRef"), flow.get("targetRef")}
         inside = _ancestors(tree, flow.get("id"))
         for a, b in _segments(edge):
-            assert a[0] == b[0] or a[1] == b[1], f"{flow.get('id')} has a slanted segment"
+            if not (a[0] == b[0] or a[1] == b[1]):
+                problems.append(f"{flow.get('id')} has a slanted segment")
             for node_id, node in nodes.items():
                 if node_id in ends or node_id in inside or node.get("attachedToRef") in ends:
                     continue
-                assert not _segment_meets_box(a, b, shapes[node_id]), (
-                    f"{flow.get('id')} runs through {node_id}"
-                )
+                if _segment_meets_box(a, b, shapes[node_id]):
+                    problems.append(f"{flow.get('id')} runs through {node_id}")
+    return problems
 
 
-@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
-def test_no_flow_runs_along_another(path):
-    tree = etree.parse(str(path))
+def flows_along_each_other(tree) -> list[str]:
+    """Pairs of flows drawn over the same stretch of line."""
     drawn = [
         (edge.get("bpmnElement"), segment)
         for edge in tree.iterfind(".//bpmndi:BPMNEdge", NS)
         for segment in _segments(edge)
     ]
+    problems = []
     for i, (a_id, ((ax1, ay1), (ax2, ay2))) in enumerate(drawn):
         for b_id, ((bx1, by1), (bx2, by2)) in drawn[i + 1 :]:
             if a_id == b_id:
@@ -247,7 +248,9 @@ def test_no_flow_runs_along_another(path):
                 shared = min(max(ax1, ax2), max(bx1, bx2)) - max(min(ax1, ax2), min(bx1, bx2))
             else:
                 continue
-            assert shared <= 0, f"{a_id} runs along {b_id}"
+            if shared > 0:
+                problems.append(f"{a_id} runs along {b_id}")
+    return problems
 
 
 def _labels(tree):
@@ -257,40 +260,110 @@ def _labels(tree):
             yield di.get("bpmnElement"), tuple(float(label.get(k)) for k in ("x", "y", "width", "height"))
 
 
-@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
-def test_no_label_sits_on_a_line(path):
-    tree = etree.parse(str(path))
+def labels_on_lines(tree) -> list[str]:
     edges = list(tree.iterfind(".//bpmndi:BPMNEdge", NS))
-    for owner, box in _labels(tree):
-        for edge in edges:
-            for a, b in _segments(edge):
-                assert not _segment_meets_box(a, b, box, inset=0), (
-                    f"the label of {owner} sits on {edge.get('bpmnElement')}"
-                )
+    return [
+        f"the label of {owner} sits on {edge.get('bpmnElement')}"
+        for owner, box in _labels(tree)
+        for edge in edges
+        if any(_segment_meets_box(a, b, box, inset=0) for a, b in _segments(edge))
+    ]
 
 
-@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
-def test_no_label_crosses_a_lane_border(path):
-    tree = etree.parse(str(path))
+def labels_across_lanes(tree) -> list[str]:
     shapes = _shapes(tree)
     lanes = [shapes[lane.get("id")] for lane in tree.iterfind(".//bpmn:lane", NS)]
-    for owner, (x, y, w, h) in _labels(tree):
-        assert any(
-            ly <= y and y + h <= ly + lh and lx <= x and x + w <= lx + lw for lx, ly, lw, lh in lanes
-        ), f"the label of {owner} crosses a lane border"
+    return [
+        f"the label of {owner} crosses a lane border"
+        for owner, (x, y, w, h) in _labels(tree)
+        if not any(ly <= y and y + h <= ly + lh and lx <= x and x + w <= lx + lw for lx, ly, lw, lh in lanes)
+    ]
 
 
-@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
-def test_automatic_steps_are_not_drawn_in_a_peoples_lane(path):
-    tree = etree.parse(str(path))
+def automatic_steps_in_peoples_lanes(tree) -> list[str]:
     lane_of = {
         ref.text: lane.get("name")
         for lane in tree.iterfind(".//bpmn:lane", NS)
         for ref in lane.iterfind("bpmn:flowNodeRef", NS)
     }
     steps = [n for tag in AUTOMATIC_STEPS for n in tree.iterfind(f".//bpmn:process//bpmn:{tag}", NS)]
-    assert steps
+    problems = []
     for step in steps:
         # A step inside an (event) subprocess is drawn in the lane of that subprocess.
         lanes = {lane_of.get(i) for i in {step.get("id"), *_ancestors(tree, step.get("id"))}} - {None}
-        assert lanes == {AUTOMATIC_LANE}, f"{step.get('id')} is drawn in a people's lane"
+        if lanes != {AUTOMATIC_LANE}:
+            problems.append(f"{step.get('id')} is drawn in a people's lane")
+    return problems
+
+
+LAYOUT_RULES = [
+    flows_through_elements,
+    flows_along_each_other,
+    labels_on_lines,
+    labels_across_lanes,
+    automatic_steps_in_peoples_lanes,
+]
+
+
+@pytest.mark.parametrize("rule", LAYOUT_RULES, ids=lambda r: r.__name__)
+@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
+def test_readable_diagrams_keep_every_layout_rule(path, rule):
+    """Issue 13: no flow through an element or along another, no label on a line or across a lane
+    border, and the steps nobody works drawn in the `automatic` lane."""
+    assert rule(etree.parse(str(path))) == []
+
+
+def _edit(path: Path, old: str, new: str):
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    return etree.fromstring(text.replace(old, new, 1).encode()).getroottree()
+
+
+COMPLAINT = ROOT / "processes" / "complaint.bpmn"
+
+
+@pytest.mark.parametrize(
+    ("rule", "old", "new", "expected"),
+    [
+        (  # the flow to the classification drawn on through it into the next step
+            flows_through_elements,
+            '<di:waypoint x="248" y="470" /><di:waypoint x="300" y="470" />',
+            '<di:waypoint x="248" y="470" /><di:waypoint x="500" y="470" />',
+            "flow_complaint_received_to_classify_urgency runs through apply_urgency",
+        ),
+        (
+            flows_through_elements,
+            '<di:waypoint x="248" y="470" /><di:waypoint x="300" y="470" />',
+            '<di:waypoint x="248" y="470" /><di:waypoint x="300" y="480" />',
+            "flow_complaint_received_to_classify_urgency has a slanted segment",
+        ),
+        (  # the return from a failed attempt drawn over the flow into the registration
+            flows_along_each_other,
+            '<di:waypoint x="1190" y="470" /><di:waypoint x="1190" y="260" />',
+            '<di:waypoint x="1090" y="470" /><di:waypoint x="1090" y="220" />',
+            "flow_open_acknowledgement_to_register_complaint runs along flow_record_failed_attempt_to_register_complaint",
+        ),
+        (
+            labels_on_lines,
+            '<dc:Bounds x="1795" y="226" width="60" height="27" />',
+            '<dc:Bounds x="1795" y="210" width="60" height="27" />',
+            "the label of flow_customer_satisfied_to_close_case sits on flow_customer_satisfied_to_close_case",
+        ),
+        (
+            labels_across_lanes,
+            '<dc:Bounds x="1316" y="300" width="70" height="27" />',
+            '<dc:Bounds x="1316" y="370" width="70" height="27" />',
+            "the label of flow_customer_reached_to_record_failed_attempt crosses a lane border",
+        ),
+        (
+            automatic_steps_in_peoples_lanes,
+            "<bpmn:flowNodeRef>classify_urgency</bpmn:flowNodeRef>",
+            "",
+            "classify_urgency is drawn in a people's lane",
+        ),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "",
+)
+def test_each_layout_rule_catches_a_diagram_that_breaks_it(rule, old, new, expected):
+    assert rule(etree.parse(str(COMPLAINT))) == []
+    assert expected in rule(_edit(COMPLAINT, old, new))

@@ -23,7 +23,7 @@ CONTACT_MESSAGE = "customer_contacted"
 
 
 class ContactService:
-    """Record an inbound contact on a case and start the owner's call-back."""
+    """Record a contact with the customer on a case; an inbound one starts the owner's call-back."""
 
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx

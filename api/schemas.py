@@ -284,3 +284,18 @@ class ApprovalRecordPageSchema(PageSchema):
 class HealthSchema(Schema):
     status = fields.String(required=True)
     database = fields.String(required=True)
+
+
+# ---- contacts with the customer (the customer calls at any stage)
+class ContactSchema(StrictSchema):
+    direction = fields.String(load_default="inbound", validate=validate.OneOf(["inbound", "outbound"]))
+    channel = fields.String(
+        load_default="phone", validate=validate.OneOf(["phone", "online", "on_site", "letter", "sms"])
+    )
+    note = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    reached = fields.Boolean(load_default=True)
+    reason = fields.String(
+        validate=validate.OneOf(
+            ["ask_progress", "add_information", "complain_again", "missed_call", "other"]
+        ),
+    )

@@ -44,10 +44,12 @@ GROUPS = {
     "callcentre": "integrations",
 }
 
+# Bought outside the 三包 period: a case reopened again and again is repaired again (within the
+# period, two failed repairs would send it to exchange or refund instead).
 START: dict[str, Any] = {
     "channel": "phone",
     "customer": {"id": "C-1001", "name": "张三", "phone": "13800000000", "tier": "ordinary"},
-    "product": {"model": "EB-200", "serial": "SN123456", "purchase_date": "2026-11-01"},
+    "product": {"model": "EB-200", "serial": "SN123456", "purchase_date": "2024-11-01"},
     "problem": {"category": "product_quality", "issue_code": "EB200-BRAKE", "description": "刹车失灵"},
     "request": "repair",
 }

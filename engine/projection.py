@@ -222,11 +222,13 @@ def _sync_tasks(
         task_id = str(task.id)
         ready_ids.add(task_id)
         row = open_rows.get(task_id)
+        meta = runtime.definition.meta(task.task_spec)
         if row is not None:
             row.priority_rank = rank
+            # A case reclassified while open (`case_update`) moves its deadlines; the inbox follows.
+            row.due_at = runtime.deadline_of(task) or _due_from_data(meta, task) or row.due_at
             still_open.append(row)
             continue
-        meta = runtime.definition.meta(task.task_spec)
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
         row = HumanTask(
             id=task_id,

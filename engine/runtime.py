@@ -7,6 +7,7 @@ the process, an error) for `projection` to write down. Nothing here touches the 
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.task import Task
@@ -29,6 +30,8 @@ from .case_paths import record_trail
 from .definitions.repository import LoadedDefinition
 from .sandbox import SandboxLimit, SandboxScriptEngine, act_budget
 
+# Fields a step shares with every branch of the case (see `CaseRuntime._share`).
+CASE_UPDATE = "case_update"
 # A process that keeps making engine tasks ready without ever waiting is broken; stop it.
 MAX_ENGINE_ROUNDS = 200
 
@@ -200,7 +203,12 @@ class CaseRuntime:
         return task
 
     @_act
-    def deliver_message(self, name: str, payload: dict) -> None:
+    def deliver_message(self, name: str, payload: dict, case_data: dict | None = None) -> None:
+        """Deliver a message; one that starts an event subprocess starts it from `case_data`.
+
+        SpiffWorkflow starts an event subprocess from the data the case was started with; given
+        the case's current data, it starts from that instead (what it decides then fits the case).
+        """
         # Catching is by class and name: use the waiting event's own definition.
         definition = next(
             (
@@ -212,12 +220,31 @@ class CaseRuntime:
             None,
         )
         if definition is None:
+            definition = self._event_subprocess_message(name)
+            if definition is not None and case_data is not None:
+                self.workflow.task_tree.data.update(copy.deepcopy(case_data))
+        if definition is None:
             raise NotWaiting(f"not waiting for the message {name}")
         try:
             self.workflow.send_event(BpmnEvent(definition, payload))
         except WorkflowException as error:
             raise NotWaiting(str(error)) from None
         self.run()
+
+    def _event_subprocess_message(self, name: str) -> MessageEventDefinition | None:
+        """The message that starts one of the process's event subprocesses, while the process runs.
+
+        SpiffWorkflow keeps those start events as triggers of the process, not as waiting tasks.
+        """
+        if self.workflow.is_completed():
+            return None
+        for spec_name in getattr(self.workflow.spec.start, "trigger_specs", []):
+            spec = self.workflow.subprocess_specs.get(spec_name)
+            for start in getattr(spec, "bpmn_start_events", []) if spec is not None else []:
+                candidate = start.event_definition
+                if isinstance(candidate, MessageEventDefinition) and candidate.name == name:
+                    return candidate
+        return None
 
     @_act
     def fire_timers(self) -> None:
@@ -303,6 +330,32 @@ class CaseRuntime:
     def _completed(self, task: Task) -> None:
         self.log.completed.append(task)
         self.log.timers_fired.extend(_fired_timers(task))
+        update = task.data.get(CASE_UPDATE)
+        if isinstance(update, dict):
+            self._share(task, update)
+
+    def _share(self, source: Task, update: dict) -> None:
+        """Give every live branch of the case the fields a step put in `case_update`.
+
+        Each branch of a BPMN process carries its own copy of the data, so a step that changes the
+        case for everyone (an event subprocess reclassifying it) names the fields in `case_update`;
+        they reach every waiting and ready step, including those inside called processes, and a
+        waiting timer whose time is one of those fields (e.g. `reply_due`) is moved to the new time.
+        """
+        for task in source.workflow.get_tasks():
+            task.data.pop(CASE_UPDATE, None)
+        live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+        for task in self.workflow.get_tasks(state=live):
+            task.data.update(copy.deepcopy(update))
+            if task.parent is not None:  # a waiting task takes its parent's data again when it wakes
+                task.parent.data.update(copy.deepcopy(update))
+        for task in self.workflow.event_manager.tasks.values():
+            for definition in timer_definitions(task):
+                expression = (getattr(definition, "expression", "") or "").strip()
+                if isinstance(definition, TimeDateEventDefinition) and isinstance(
+                    update.get(expression), str
+                ):
+                    task._set_internal_data(event_value=update[expression])
 
     def _record_error(self, error: SpiffWorkflowException) -> None:
         task = getattr(error, "task", None)

@@ -38,3 +38,15 @@ def apply(api: ServiceClient, case: dict, user: str = "zhao.min", **changes: Any
 def repair(api: ServiceClient, case: dict, user: str = "wang.qiang", **changes: Any) -> dict:
     record = {"fault_found": "刹车线松动", "parts_replaced": ["刹车线"], "repaired": True, **changes}
     return api.complete(case, "diagnose_and_repair", user, record)
+
+
+PLAN: dict[str, Any] = {
+    "interim_reply_text": "您的申请已提交，我们将在审批后答复处理结果",
+    "plan_steps": ["填写重大质量事故申请", "领导审批", "换车或退车"],
+    "plan_due": "2026-12-10",
+}
+
+
+def interim_reply(api: ServiceClient, case: dict, user: str = "li.na", **changes: Any) -> dict:
+    """The owner's interim reply naming the steps and when (major-incident path)."""
+    return api.complete(case, "interim_reply", user, {**PLAN, **changes})

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 
-from .flows import apply, register, repair, reply, visit
+from .flows import apply, interim_reply, register, repair, reply, visit
 from .support import start_data
 
 
@@ -46,8 +46,8 @@ def test_a_new_case_is_drawn_on_its_own_process_only(api):
     own = body["diagrams"][0]
     assert own["version"] == case["version"]
     assert active_user_tasks(own) == ["register_complaint"]
-    # The acknowledgement deadline (a timer on the task's boundary) is waiting too.
-    assert "acknowledgement_overdue" in own["active"]
+    # The acknowledgement clock (a watcher branch: acknowledged, or the deadline) is waiting too.
+    assert "await_acknowledgement" in own["active"]
     assert "register_complaint" not in own["completed"]
     assert {"complaint_received", "classify_urgency"} <= set(own["completed"])
 
@@ -80,8 +80,9 @@ def test_markers_follow_the_case_into_the_called_processes(api):
     assert "reply_to_customer" not in handling["completed"] + handling["active"]
     major = diagrams["major_quality_incident"]
     assert active_user_tasks(major) == ["fill_application"]
-    # The open task the case shows is the one marked active.
-    assert api.open_elements(case) == ["fill_application"]
+    assert active_user_tasks(handling) == ["interim_reply"]  # alongside the major-incident path
+    # The open tasks the case shows are the ones marked active.
+    assert api.open_elements(case) == ["fill_application", "interim_reply"]
 
 
 def test_rounds_of_handling_are_merged_and_the_current_one_is_active(api):
@@ -111,6 +112,7 @@ def test_a_finished_major_incident_keeps_its_path_after_its_round_ended_too(api)
         case = api.complete(
             case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN999"}
         )
+        case = interim_reply(api, case)
         assert api.open_elements(case) == ["reply_to_customer"]
         diagrams = by_process(diagram(api, case["id"]))
         major = diagrams["major_quality_incident"]

@@ -99,6 +99,7 @@ def test_urgency_rows(decide, changes, expected_rows, expected_kinds):
                 "update_hours": 24,
                 "signoff_working_days": 1,
                 "followup_days": 7,
+                "sanbao_days": 365,
             },
         ),
         (
@@ -110,6 +111,7 @@ def test_urgency_rows(decide, changes, expected_rows, expected_kinds):
                 "update_hours": 24,
                 "signoff_working_days": 2,
                 "followup_days": 7,
+                "sanbao_days": 365,
             },
         ),
     ],
@@ -138,10 +140,76 @@ def test_sla_rows(decide, priority, row, outputs):
     ],
 )
 def test_routing_rows(decide, category, customer_request, row, nature, path):
-    outcome = decide("complaint_routing", {"problem": {"category": category}, "request": customer_request})
+    inputs = {"reopen_count": 0, "repeat_repair_step": "repair"}
+    outcome = decide(
+        "complaint_routing", {"problem": {"category": category}, "request": customer_request, **inputs}
+    )
     assert rows(outcome) == [row]
     assert outcome["result"]["nature"] == nature and outcome["result"]["handling_path"] == path
     assert outcome["result"]["content"] == category
+
+
+@pytest.mark.parametrize("category", ["inquiry", "help", "venting"])
+def test_a_communicative_complaint_reopened_is_routed_as_valid(decide, category):
+    inputs = {
+        "problem": {"category": category},
+        "request": "other",
+        "reopen_count": 1,
+        "repeat_repair_step": "repair",
+    }
+    outcome = decide("complaint_routing", inputs)
+    assert rows(outcome) == ["rule_route_unsatisfied_communicative"]
+    assert outcome["result"] == {"nature": "valid", "content": "service_quality", "handling_path": "service"}
+
+
+@pytest.mark.parametrize("customer_request", ["repair", "other", "exchange"])
+def test_two_failed_repairs_route_a_quality_complaint_to_the_major_path(decide, customer_request):
+    inputs = {"reopen_count": 2, "repeat_repair_step": "exchange_or_refund"}
+    outcome = decide(
+        "complaint_routing",
+        {"problem": {"category": "product_quality"}, "request": customer_request, **inputs},
+    )
+    assert rows(outcome) == ["rule_route_two_failed_repairs"]
+    assert outcome["result"]["handling_path"] == "major"
+
+
+# ---------------------------------------------------------------- repeat_repairs and repair_charge (FIRST)
+@pytest.mark.parametrize(
+    ("repairs", "within", "failing", "row", "step"),
+    [
+        (2, True, True, "rule_two_failed_repairs", "exchange_or_refund"),
+        (3, True, True, "rule_two_failed_repairs", "exchange_or_refund"),
+        (1, True, True, "rule_repair_again", "repair"),
+        (0, True, True, "rule_repair_again", "repair"),
+        (2, False, True, "rule_repair_again", "repair"),
+        (2, True, False, "rule_repair_again", "repair"),
+    ],
+)
+def test_repeat_repairs_rows(decide, repairs, within, failing, row, step):
+    inputs = {"same_fault_repairs": repairs, "within_sanbao": within, "still_failing": failing}
+    outcome = decide("repeat_repairs", inputs)
+    assert rows(outcome) == [row]
+    assert outcome["result"]["repeat_repair_step"] == step
+    assert outcome["result"]["remedies_on_offer"] == (["exchange", "refund"] if step != "repair" else [])
+
+
+@pytest.mark.parametrize(
+    ("earlier", "external", "within", "row", "policy"),
+    [
+        (1, False, False, "rule_charge_re_repair", "free"),
+        (2, True, False, "rule_charge_re_repair", "free"),
+        (1, False, True, "rule_charge_re_repair", "free"),
+        (0, True, True, "rule_charge_external_cause", "paid"),
+        (0, False, True, "rule_charge_within_sanbao", "free"),
+        (0, False, False, "rule_charge_outside_sanbao", "paid"),
+    ],
+)
+def test_repair_charge_rows(decide, earlier, external, within, row, policy):
+    outcome = decide(
+        "repair_charge", {"earlier_repairs": earlier, "external_cause": external, "within_sanbao": within}
+    )
+    assert rows(outcome) == [row]
+    assert outcome["result"]["charge_policy"] == policy
 
 
 # ---------------------------------------------------------------- sanbao_legal_floor (COLLECT)
@@ -254,3 +322,19 @@ def test_every_row_of_every_table_is_covered_by_a_test(decide):
     source = Path(__file__).read_text(encoding="utf-8")
     untested = sorted(rule_id for rule_id in defined if f'"{rule_id}"' not in source)
     assert untested == []
+
+
+# ---------------------------------------------------------------- urgent_owner (FIRST)
+@pytest.mark.parametrize(
+    ("priority", "kinds", "row", "owner"),
+    [
+        ("ordinary", [], "rule_owner_ordinary", None),
+        ("urgent", ["major"], "rule_owner_major_over_level", "li.na"),
+        ("urgent", ["over_level", "batch"], "rule_owner_major_over_level", "li.na"),
+        ("urgent", ["cross_region"], "rule_owner_other_urgent", "li.na"),
+    ],
+)
+def test_urgent_owner_rows(decide, priority, kinds, row, owner):
+    outcome = decide("urgent_owner", {"priority": priority, "urgent_kinds": kinds})
+    assert rows(outcome) == [row]
+    assert outcome["result"]["dedicated_owner"] == owner

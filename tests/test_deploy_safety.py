@@ -353,11 +353,12 @@ def test_every_problem_of_a_bpmn_is_reported_at_once_with_element_and_line(api):
     found = {(p["file"], p["element_id"]): p for p in problems}
     assert set(found) == {
         ("complaint_handling.bpmn", "complaint_handling"),  # notAnElement sits in the process
-        ("complaint_handling.bpmn", "flow_route_by_path_to_investigate_service"),
+        ("complaint_handling.bpmn", "flow_leads_route_to_investigate_service"),
         ("complaint_handling.bpmn", "follow_up_visit"),
         ("complaint_handling.bpmn", "handle_major_incident"),
         ("complaint_handling.bpmn", "reply_to_customer"),
         ("complaint.bpmn", "decide_handling_path"),
+        ("complaint.bpmn", "reroute_reopened"),
     }, problems
     for problem in problems:
         assert isinstance(problem["line"], int), problem
@@ -492,7 +493,7 @@ def test_the_decision_tester_reads_a_nested_input_by_its_expression(api):
     response = api.post(
         "/api/v1/decisions/complaint_routing/evaluate",
         "zhou.hao",
-        json={"inputs": {"request": "repair", "problem": {}}},
+        json={"inputs": {"request": "repair", "problem": {}, "reopen_count": 0, "repeat_repair_step": ""}},
     )
     assert response.status_code == 422
     [message] = response.get_json()["errors"]["inputs"]
@@ -617,7 +618,7 @@ def test_cli_deploy_does_not_follow_a_link_out_of_the_folder(database_url, api, 
 def test_the_diff_of_two_versions_names_what_changed_by_id(api):
     sla = read("sla_deadlines.dmn").replace(SLA_ORDINARY_ACK, SLA_ORDINARY_ACK.replace(">24<", ">12<"))
     moved = read("complaint.bpmn").replace(
-        '<dc:Bounds x="120" y="60" width="2010"', '<dc:Bounds x="140" y="60" width="2010"'
+        '<dc:Bounds x="120" y="60" width="2000"', '<dc:Bounds x="140" y="60" width="2000"'
     )
     bpmn = read("complaint_handling.bpmn").replace('handling_path == "service"', 'handling_path == "svc"')
     start_form = json.loads(read("complaint-start.schema.json"))
@@ -642,7 +643,7 @@ def test_the_diff_of_two_versions_names_what_changed_by_id(api):
     assert set(files) == {"sla_deadlines.dmn", "complaint_handling.bpmn", "complaint-start.schema.json"}
     assert [e["id"] for e in files["sla_deadlines.dmn"]["changed"]] == ["rule_sla_ordinary_out_1"]
     assert [e["id"] for e in files["complaint_handling.bpmn"]["changed"]] == [
-        "flow_route_by_path_to_investigate_service"
+        "flow_leads_route_to_investigate_service"
     ]
     form = files["complaint-start.schema.json"]
     assert form["added"] == [{"id": "note", "type": "field", "name": "备注 Note"}]

@@ -165,10 +165,12 @@ def test_bpmn_that_breaks_the_bpmn_schema(api):
 
 def test_a_decision_id_that_no_dmn_defines(api):
     broken = read("complaint.bpmn").replace(">complaint_routing<", ">complaint_routes<")
-    [problem] = problems_of(upload(api, {"complaint.bpmn": broken}))
-    assert problem["element_id"] == "decide_handling_path"
-    assert 'No DMN Diagram available with id "complaint_routes"' in problem["message"]
-    assert problem["file"] == "complaint.bpmn"
+    problems = problems_of(upload(api, {"complaint.bpmn": broken}))
+    # Both business rule tasks that call the routing table are named.
+    assert sorted(p["element_id"] for p in problems) == ["decide_handling_path", "reroute_reopened"]
+    for problem in problems:
+        assert 'No DMN Diagram available with id "complaint_routes"' in problem["message"]
+        assert problem["file"] == "complaint.bpmn"
     _assert_nothing_deployed(api)
 
 
@@ -205,7 +207,7 @@ def test_a_form_that_is_not_json(api):
 def test_a_condition_that_does_not_compile_is_located(api):
     bpmn = read("complaint_handling.bpmn").replace('handling_path == "service"', "handling_path == ")
     [problem] = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
-    assert problem["element_id"] == "flow_route_by_path_to_investigate_service"
+    assert problem["element_id"] == "flow_leads_route_to_investigate_service"
     assert "SyntaxError" in problem["message"]
     assert problem["line"] == line_where(bpmn, lambda line: "handling_path == <" in line)
 
@@ -251,7 +253,7 @@ def test_several_problems_are_reported_at_once(api):
     )
     problems = problems_of(upload(api, {"complaint_handling.bpmn": bpmn}))
     assert {p["element_id"] for p in problems} == {
-        "flow_route_by_path_to_investigate_service",
+        "flow_leads_route_to_investigate_service",
         "follow_up_visit",
     }
 
@@ -266,7 +268,14 @@ def test_evaluate_a_decision_without_starting_a_case(api):
     assert response.status_code == 200
     body = response.get_json()
     assert body["outputs"] == [
-        {"ack_hours": 2, "reply_hours": 24, "update_hours": 24, "signoff_working_days": 1, "followup_days": 7}
+        {
+            "ack_hours": 2,
+            "reply_hours": 24,
+            "update_hours": 24,
+            "signoff_working_days": 1,
+            "followup_days": 7,
+            "sanbao_days": 365,
+        }
     ]
     assert body["matched_rules"] == [{"row": 1, "id": "rule_sla_urgent", "description": "紧急投诉 Urgent"}]
     assert api.get("/api/v1/cases", "sun.li").get_json()["total"] == 0
@@ -351,7 +360,7 @@ def test_cli_deploy_of_an_edited_row(database_url, api, tmp_path):
     )
     refused = _cli(["deploy", str(workdir)], database_url)
     assert refused.returncode == 1
-    assert "flow_route_by_path_to_investigate_service" in refused.stderr
+    assert "flow_leads_route_to_investigate_service" in refused.stderr
 
 
 def test_an_expression_starting_on_the_next_line_is_located_on_its_own_line(api):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from .flows import apply, register
+from .flows import apply, interim_reply, register
 from .support import start_data
 
 TODAY = datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -28,8 +28,9 @@ def major_case(
 ):
     data = start_data(request=request, customer={"id": customer_id}, product={"purchase_date": purchase_date})
     case = register(api, api.start(data, user=user), user=user)
-    assert api.open_elements(case) == ["fill_application"]
-    return case
+    # The application, and meanwhile the owner's interim reply with the plan (DOMAIN.md §3).
+    assert api.open_elements(case) == ["fill_application", "interim_reply"]
+    return interim_reply(api, case, user=user)
 
 
 def test_exchange_keeps_the_original_battery_when_the_battery_is_not_faulty(api):

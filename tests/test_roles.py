@@ -104,6 +104,8 @@ class Calls:
                 return api.post(path, user, json={"reason": "测试"})
             if path.endswith("/reassign"):
                 return api.post(path, user, json={"to": "wu.fang", "reason": "测试"})
+            if path.endswith("/contacts"):
+                return api.post(path, user, json={"note": "客户来电"})
             if method == "POST":
                 return api.post(path, user, json={"data": {}})
             return api.get(path, user)

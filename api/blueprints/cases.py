@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from engine.errors import BadRequest
+from engine.services.contacts import ContactService
 
 from ..auth import current_actor
 from ..schemas import (
@@ -14,6 +15,7 @@ from ..schemas import (
     CasePageSchema,
     CaseSchema,
     CaseStartSchema,
+    ContactSchema,
     EventPageSchema,
     MessageSchema,
     PageArgs,
@@ -106,3 +108,11 @@ def deliver_message(body, case_id, name):
 def cancel_case(body, case_id):
     """Cancel a running case (group supervisors)."""
     return engine().cases.cancel(current_actor(), case_id, body["reason"])
+
+
+@blp.route("/<string:case_id>/contacts", methods=["POST"])
+@blp.arguments(ContactSchema)
+@blp.response(201, CaseSchema)
+def record_contact(body, case_id):
+    """Record a contact with the customer; an inbound one gives the owner a call-back task (409 unless running)."""
+    return ContactService(engine().ctx).record(current_actor(), case_id, body)

@@ -376,7 +376,7 @@ class CaseService:
                 raise Conflict(f"the case is {case.status}; it takes no messages")
             runtime = self.ctx.runtime_of(uow.session, case)
             try:
-                runtime.deliver_message(name, data)
+                runtime.deliver_message(name, data, case_data=case.data)
             except NotWaiting:
                 raise Conflict(f"the case is not waiting for the message '{name}'") from None
             now = utc_now()

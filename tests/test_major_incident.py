@@ -185,7 +185,13 @@ def test_rejection_then_withdrawal_records_an_unapproved_outcome(api):
     case = api.decide(case, "manager_approval", "chen.jie", decision="reject", comment="不符合退车条件")
     case = api.complete(case, "revise_or_withdraw", "zhao.min", {"action": "withdraw", "note": "改为维修"})
     assert case["data"]["remedy_outcome"] == [
-        {"remedy": "refund", "approved": False, "keep_battery": False, "amount": 0, "reason": "不符合退车条件"}
+        {
+            "remedy": "refund",
+            "approved": False,
+            "keep_battery": False,
+            "amount": 0,
+            "reason": "不符合退车条件",
+        }
     ]
     assert api.open_elements(case) == ["reply_to_customer"]
 

@@ -100,7 +100,9 @@ def test_flows_are_straight_and_run_through_no_element(tree):
             for node_id, node in nodes(tree).items():
                 if node_id in ends or node.get("attachedToRef") in ends:
                     continue
-                assert not crosses_inside(a, b, drawn[node_id], inset=0.5), f"{flow.get('id')} runs through {node_id}"
+                assert not crosses_inside(a, b, drawn[node_id], inset=0.5), (
+                    f"{flow.get('id')} runs through {node_id}"
+                )
 
 
 def test_no_flow_runs_along_another(tree):
@@ -128,7 +130,9 @@ def test_no_label_sits_on_a_line_or_covers_an_element(tree):
     for owner, box in labels(tree):
         for edge in edges:
             for a, b in segments(edge):
-                assert not crosses_inside(a, b, box, inset=0), f"the label of {owner} sits on {edge.get('bpmnElement')}"
+                assert not crosses_inside(a, b, box, inset=0), (
+                    f"the label of {owner} sits on {edge.get('bpmnElement')}"
+                )
         for node_id, node in nodes(tree).items():
             if node_id != owner and node.get("attachedToRef") != owner:
                 assert not overlap(box, drawn[node_id]), f"the label of {owner} covers {node_id}"
@@ -155,7 +159,9 @@ def test_automatic_steps_are_drawn_in_the_automatic_lane_and_peoples_work_is_not
         assert lane_of.get(step.get("id")) == AUTOMATIC_LANE, f"{step.get('id')} is drawn in a people's lane"
     for tag in PEOPLES_STEPS:
         for step in tree.iterfind(f".//bpmn:process//bpmn:{tag}", NS):
-            assert lane_of.get(step.get("id")) not in (None, AUTOMATIC_LANE), f"{step.get('id')}: people's work"
+            assert lane_of.get(step.get("id")) not in (None, AUTOMATIC_LANE), (
+                f"{step.get('id')}: people's work"
+            )
 
 
 def test_every_node_is_drawn_inside_its_own_lane(tree):

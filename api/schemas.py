@@ -274,6 +274,7 @@ class ApprovalRecordSchema(Schema):
     approved_amount = fields.Float(allow_none=True)
     at = fields.DateTime(required=True)
     level = fields.String(allow_none=True)
+    remedy = fields.String(allow_none=True)  # the remedy this decision is about (one per sign-off)
 
 
 class ApprovalRecordPageSchema(PageSchema):

@@ -115,9 +115,11 @@ def test_a_finished_major_incident_keeps_its_path_after_its_round_ended_too(api)
         case = interim_reply(api, case)
         assert api.open_elements(case) == ["reply_to_customer"]
         diagrams = by_process(diagram(api, case["id"]))
-        major = diagrams["major_quality_incident"]
-        passed = {"fill_application", "manager_approval", "carry_out_remedy"}
+        major, signoff = diagrams["major_quality_incident"], diagrams["remedy_signoff"]
+        passed = {"fill_application", "sign_off_remedies"}  # each remedy's sign-off is a called process
+        signed = {"manager_approval", "carry_out_remedy"}
         assert passed <= set(major["completed"]) and major["active"] == []
+        assert signed <= set(signoff["completed"]) and signoff["active"] == []
         handling = diagrams["complaint_handling"]
         assert "handle_major_incident" in handling["completed"]
         assert active_user_tasks(handling) == ["reply_to_customer"]
@@ -127,6 +129,7 @@ def test_a_finished_major_incident_keeps_its_path_after_its_round_ended_too(api)
         assert case["status"] == "running" and case["data"]["reopen_count"] == 1
         diagrams = by_process(diagram(api, case["id"]))
         assert passed <= set(diagrams["major_quality_incident"]["completed"])
+        assert signed <= set(diagrams["remedy_signoff"]["completed"])
         assert {"reply_to_customer", "follow_up_visit", "handle_major_incident"} <= set(
             diagrams["complaint_handling"]["completed"]
         )

@@ -271,6 +271,7 @@ def policy(**changes):
         "injury_or_damage": False,
         "days_in_warranty": 100,
         "misuse_or_force_majeure": False,
+        "service_failure": False,
     }
     inputs.update(changes)
     return inputs
@@ -287,12 +288,36 @@ def policy(**changes):
         ({"same_fault_repairs": 2, "still_unusable": True}, ["rule_policy_repeated_fault"], [["exchange"]]),
         ({"same_fault_repairs": 2, "still_unusable": False}, [], []),
         ({"injury_or_damage": True, "days_in_warranty": 900}, ["rule_policy_injury"], [["compensation"]]),
+        # Misuse, tampering or force majeure rule compensation out (DOMAIN.md §5).
+        ({"injury_or_damage": True, "misuse_or_force_majeure": True}, [], []),
+        # A service failure that cost the customer time or money (002 原则9).
+        ({"service_failure": True}, ["rule_policy_service_failure"], [["compensation"]]),
+        ({"service_failure": True, "misuse_or_force_majeure": True}, [], []),
+        (
+            {"service_failure": True, "injury_or_damage": True},
+            ["rule_policy_injury", "rule_policy_service_failure"],
+            [["compensation"], ["compensation"]],
+        ),
     ],
 )
 def test_company_policy_rows(decide, changes, expected_rows, options):
     outcome = decide("company_policy", policy(**changes))
     assert rows(outcome) == expected_rows
     assert outcome["result"].get("policy_options", []) == options
+
+
+# ---------------------------------------------------------------- compensation_exclusions (FIRST)
+@pytest.mark.parametrize(
+    ("misuse", "row", "ruled_out", "reason"),
+    [
+        (True, "rule_compensation_misuse", True, "misuse_or_force_majeure"),
+        (False, "rule_compensation_allowed", False, None),
+    ],
+)
+def test_compensation_exclusion_rows(decide, misuse, row, ruled_out, reason):
+    outcome = decide("compensation_exclusions", {"misuse_or_force_majeure": misuse})
+    assert rows(outcome) == [row]
+    assert outcome["result"] == {"compensation_ruled_out": ruled_out, "compensation_exclusion": reason}
 
 
 # ---------------------------------------------------------------- approval_levels (FIRST)

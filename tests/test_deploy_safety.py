@@ -145,6 +145,7 @@ def test_a_restart_with_changed_shipped_files_deploys_them_only_where_no_owner_d
         ("batch_incident", 1, False),
         ("complaint_handling", 2, True),
         ("major_quality_incident", 2, True),
+        ("remedy_signoff", 1, False),
     }
     assert [(k["key"], k["version"], k["shipped_files_changed"]) for k in restart["kept"]] == [
         ("complaint", 2, True)

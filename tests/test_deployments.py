@@ -62,6 +62,7 @@ def test_processes_list_and_versions(api):
         ("complaint", 1),
         ("complaint_handling", 1),
         ("major_quality_incident", 1),
+        ("remedy_signoff", 1),  # called by major_quality_incident once per remedy
     ]
     complaint = api.get("/api/v1/processes/complaint", "li.na").get_json()
     assert (
@@ -116,6 +117,7 @@ def test_running_cases_stay_on_their_version(api):
         ("complaint", 2),
         ("complaint_handling", 2),
         ("major_quality_incident", 2),
+        ("remedy_signoff", 2),  # the process that decides the approval level of each remedy
     }
     new_case = register(api, api.start(start_data(request="compensation", customer={"id": "C-2"})))
     assert new_case["version"] == 2

@@ -54,12 +54,9 @@ def test_exchange_keeps_the_original_battery_when_the_battery_is_not_faulty(api)
     case = api.complete(
         case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN999"}
     )
-    assert case["data"]["remedy_outcome"] == {
-        "remedy": "exchange",
-        "approved": True,
-        "keep_battery": True,
-        "amount": 0,
-    }
+    assert case["data"]["remedy_outcome"] == [
+        {"remedy": "exchange", "approved": True, "keep_battery": True, "amount": 0, "reason": None}
+    ]
     assert api.open_elements(case) == ["reply_to_customer"]
 
 
@@ -67,8 +64,8 @@ def test_exchange_replaces_the_battery_when_the_battery_is_the_faulty_part(api):
     case = apply(api, major_case(api), remedy="exchange", same_fault_repairs=2, battery_faulty=True)
     case = api.decide(case, "manager_approval", "chen.jie", decision="approve")
     case = api.complete(case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True})
-    assert case["data"]["remedy_outcome"]["keep_battery"] is False
-    assert case["data"]["remedy_outcome"]["approved"] is True
+    [outcome] = case["data"]["remedy_outcome"]
+    assert outcome["keep_battery"] is False and outcome["approved"] is True
 
 
 def test_refund_within_seven_days_of_sale(api):
@@ -80,12 +77,9 @@ def test_refund_within_seven_days_of_sale(api):
     case = api.complete(
         case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "amount_paid": 3999}
     )
-    assert case["data"]["remedy_outcome"] == {
-        "remedy": "refund",
-        "approved": True,
-        "keep_battery": False,
-        "amount": 3999,
-    }
+    assert case["data"]["remedy_outcome"] == [
+        {"remedy": "refund", "approved": True, "keep_battery": False, "amount": 3999, "reason": None}
+    ]
 
 
 def test_fifteen_day_row_offers_exchange_but_not_refund(api):
@@ -147,7 +141,7 @@ def test_large_compensation_is_investigated_and_needs_the_general_manager_too(ap
     case = api.complete(
         case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "amount_paid": 7500}
     )
-    assert case["data"]["remedy_outcome"]["amount"] == 7500
+    assert [o["amount"] for o in case["data"]["remedy_outcome"]] == [7500]
     approvals = api.get(f"/api/v1/cases/{case['id']}/approvals", "li.na").get_json()["items"]
     assert [(a["level"], a["approver"], a["approved_amount"]) for a in approvals] == [
         ("manager", "chen.jie", 7600),
@@ -191,12 +185,15 @@ def test_rejection_then_withdrawal_records_an_unapproved_outcome(api):
     case = apply(api, major_case(api, request="refund"), remedy="refund")
     case = api.decide(case, "manager_approval", "chen.jie", decision="reject", comment="不符合退车条件")
     case = api.complete(case, "revise_or_withdraw", "zhao.min", {"action": "withdraw", "note": "改为维修"})
-    assert case["data"]["remedy_outcome"] == {
-        "remedy": "refund",
-        "approved": False,
-        "keep_battery": False,
-        "amount": 0,
-    }
+    assert case["data"]["remedy_outcome"] == [
+        {
+            "remedy": "refund",
+            "approved": False,
+            "keep_battery": False,
+            "amount": 0,
+            "reason": "不符合退车条件",
+        }
+    ]
     assert api.open_elements(case) == ["reply_to_customer"]
 
 

@@ -30,7 +30,7 @@ from engine.core import Engine
 from engine.identity import USERNAME_MAX_LENGTH, Directory, UsersFileError, username_problem
 from engine.signoff import MAX_AMOUNT
 
-from .flows import APPLICATION, apply, register
+from .flows import APPLICATION, apply, interim_reply, register
 from .support import ServiceClient, start_data
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -62,7 +62,7 @@ def compensation_case(api: ServiceClient, claimed: float, verified: float | None
     data = start_data(
         request="compensation", customer={"id": customer()}, product={"purchase_date": "2026-10-20"}
     )
-    case = register(api, api.start(data))
+    case = interim_reply(api, register(api, api.start(data)))
     case = apply(api, case, user=applicant, remedy="compensation", injury_or_damage=True, loss_amount=claimed)
     if api.open_elements(case) == ["investigate_claim"]:
         findings = {"investigation_findings": "属实"}
@@ -154,7 +154,7 @@ def test_a_later_level_never_approves_more_than_the_level_before_without_saying_
         ("general_manager", "liu.yang", "approve", granted),
     ]
     case = api.complete(case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True})
-    assert case["data"]["remedy_outcome"]["amount"] == granted
+    assert [o["amount"] for o in case["data"]["remedy_outcome"]] == [granted]
 
 
 @given(claimed=amounts, approved=st.none() | amounts, says_why=st.booleans())
@@ -195,14 +195,16 @@ def test_what_is_paid_never_exceeds_what_was_approved(api, approved, paid):
         assert api.open_elements(api.case(case["id"])) == ["carry_out_remedy"]
     else:
         case = api.complete(case, "carry_out_remedy", "zhao.min", carried)
-        assert case["data"]["remedy_outcome"]["amount"] == approved
+        assert [o["amount"] for o in case["data"]["remedy_outcome"]] == [approved]
 
 
 def test_nothing_may_be_paid_on_an_exchange_approved_without_an_amount(api):
     data = start_data(
         request="exchange", customer={"id": customer()}, product={"purchase_date": "2026-10-20"}
     )
-    case = apply(api, register(api, api.start(data)), remedy="exchange", same_fault_repairs=2)
+    case = apply(
+        api, interim_reply(api, register(api, api.start(data))), remedy="exchange", same_fault_repairs=2
+    )
     case = api.decide(case, "manager_approval", "chen.jie", decision="approve")
     refused = api.complete(
         case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "amount_paid": 1}, expect=422
@@ -260,7 +262,7 @@ def signoff_case(api: ServiceClient, applicant: str, claimed: float = 800) -> di
     data = start_data(
         request="compensation", customer={"id": customer()}, product={"purchase_date": "2026-10-20"}
     )
-    case = register(api, api.start(data, user="agent"), user="agent")
+    case = interim_reply(api, register(api, api.start(data, user="agent"), user="agent"), user="agent")
     case = apply(api, case, user=applicant, remedy="compensation", injury_or_damage=True, loss_amount=claimed)
     if "investigate_claim" in api.open_elements(case):
         case = api.complete(case, "investigate_claim", "lead", {"investigation_findings": "属实"})
@@ -278,7 +280,10 @@ def pending_ids(api: ServiceClient, user: str) -> list[str]:
 def test_the_applicant_may_not_claim_their_own_sign_off(api):
     # ma.li is an after-sales lead and a manager.
     case = apply(
-        api, register(api, api.start(start_data(request="exchange"))), user="ma.li", remedy="exchange"
+        api,
+        interim_reply(api, register(api, api.start(start_data(request="exchange")))),
+        user="ma.li",
+        remedy="exchange",
     )
     task = api.open_task(case, "manager_approval")
     refused = claim(api, task, "ma.li")
@@ -521,8 +526,9 @@ def test_claiming_a_task_you_already_hold_records_nothing(api):
 @example(days_after=1)
 @HYPOTHESIS
 def test_an_application_dated_after_receipt_is_refused(api, days_after):
-    data = start_data(request="refund", customer={"id": customer()}, product={"purchase_date": "2026-11-18"})
-    case = register(api, api.start(data))
+    # Bought on the day of receipt (intake and application agree: both count days to receipt).
+    data = start_data(request="refund", customer={"id": customer()}, product={"purchase_date": "2026-11-20"})
+    case = interim_reply(api, register(api, api.start(data)))
     later = (TODAY + timedelta(days=days_after)).date().isoformat()
     with time_machine.travel(TODAY + timedelta(days=days_after), tick=True):
         form = {**APPLICATION, "remedy": "refund", "purchase_date": later}

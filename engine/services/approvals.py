@@ -29,6 +29,7 @@ def approval_view(ctx: EngineContext, approval: Approval) -> dict:
         "approved_amount": approval.approved_amount,
         "at": ctx.local(approval.at),
         "level": approval.level,
+        "remedy": approval.remedy,
     }
 
 
@@ -83,6 +84,9 @@ class ApprovalService:
     def _summary(self, session: Session, row: HumanTask) -> dict:
         case = session.get(Case, row.case_id)
         data = case.data or {}
+        # One application may ask for several remedies, each signed off on its own task: the remedy and
+        # its amounts are the task's own (its data as the task was created), the rest the case's.
+        own = row.data if isinstance(row.data, dict) else {}
         view = task_view(self.ctx, row)
         earlier = self._earlier_claims(session, case)
         view["application"] = {
@@ -90,8 +94,10 @@ class ApprovalService:
             "business_key": case.business_key,
             "customer": data.get("customer"),
             "applicant": row.applicant,
-            "remedy": data.get("remedy"),
-            "loss_amount": data.get("loss_amount"),
+            "remedy": own.get("remedy", data.get("remedy")),
+            "loss_amount": own.get("loss_amount", data.get("loss_amount")),
+            "remedy_eligible": own.get("remedy_eligible", data.get("remedy_eligible")),
+            "requested_remedies": data.get("requested_remedies"),
             "amount_claimed": data.get("amount_claimed"),
             "eligible_remedies": data.get("eligible_remedies"),
             "legal_remedies": data.get("legal_remedies"),

@@ -1,0 +1,75 @@
+/** Supervisors' view: escalations and breached deadlines first, then cases in error, then urgent running cases. */
+import { Link } from "react-router-dom";
+import { api, type Case, type Page } from "../api";
+import { Countdown, PriorityTag, STATUS, Status, label, useLoad, useNow } from "../ui";
+import { loadInbox } from "./Inbox";
+
+function overdueFirst(cases: Case[]): Case[] {
+  const due = (c: Case) => (c.due_at ? new Date(c.due_at).getTime() : Number.MAX_SAFE_INTEGER);
+  return [...cases].sort((a, b) => due(a) - due(b));
+}
+
+function CaseRows({ cases, now }: { cases: Case[]; now: number }) {
+  return (
+    <ul className="rows">
+      {cases.map((c) => (
+        <li key={c.id}>
+          <div className="row-head">
+            <Link to={`/cases/${c.id}`} className="key">
+              {c.business_key}
+            </Link>
+            <PriorityTag priority={c.priority} />
+            <span className="muted">{label(STATUS, c.status)}</span>
+            {c.due_at && <Countdown due={c.due_at} now={now} />}
+          </div>
+          <div className="row-body">
+            <span className="customer">{c.customer_name || c.customer_id || "—"}</span>
+            <span className="problem">{c.current_step || c.issue_code || ""}</span>
+          </div>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export default function Supervision() {
+  const now = useNow();
+  const escalations = useLoad(loadInbox, []);
+  const errors = useLoad(() => api<Page<Case>>("/cases?status=error&per_page=50"), []);
+  const urgent = useLoad(() => api<Page<Case>>("/cases?status=running&priority=urgent&per_page=50"), []);
+  return (
+    <section>
+      <h1>督办 Supervision</h1>
+      <h2>升级与超时 Escalations and breached deadlines</h2>
+      <Status loading={escalations.loading} error={escalations.error} />
+      {escalations.data?.length === 0 && <p className="muted">无 None</p>}
+      <ul className="rows">
+        {escalations.data
+          ?.slice()
+          .sort((a, b) => new Date(a.due_at || 0).getTime() - new Date(b.due_at || 0).getTime())
+          .map((t) => (
+            <li key={t.id}>
+              <div className="row-head">
+                <Link to={`/cases/${t.case_id}`} className="key">
+                  {t.business_key}
+                </Link>
+                <PriorityTag priority={t.priority} />
+                <Countdown due={t.due_at} now={now} />
+              </div>
+              <div className="row-foot">
+                <Link to={`/tasks/${t.id}`}>{t.name}</Link> · {t.customer_name}
+              </div>
+            </li>
+          ))}
+      </ul>
+      <h2>出错的案件 Cases in error</h2>
+      <Status loading={errors.loading} error={errors.error} />
+      {errors.data?.items.length === 0 && <p className="muted">无 None</p>}
+      {errors.data && <CaseRows cases={errors.data.items} now={now} />}
+      <h2>紧急案件 Urgent cases</h2>
+      <p className="muted">在案件页转派、取消或重试 Reassign, cancel or retry on the case page.</p>
+      <Status loading={urgent.loading} error={urgent.error} />
+      {urgent.data && <CaseRows cases={overdueFirst(urgent.data.items)} now={now} />}
+    </section>
+  );
+}

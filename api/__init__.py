@@ -2,6 +2,7 @@
 
 Every route is one call into `engine.core.Engine`; this package only parses, authenticates,
 and renders (marshmallow schemas, problem+json errors, OpenAPI at /openapi.json, docs at /docs).
+It also serves the workbench: the sign-in page, sessions, and the built web application.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from flask_smorest.utils import prepare_response
 
 from engine.core import Engine
 from engine.identity import Directory
+from engine.sessions import SessionStore
 
 from .auth import install_auth
-from .blueprints import approvals, cases, deployments, health, metrics, processes, tasks
+from .blueprints import approvals, cases, deployments, health, metrics, processes, session, tasks, web
 from .errors import register_error_handlers
 from .schemas import ProblemSchema
 
@@ -49,11 +51,22 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI's files come from a pinned package, served by api/blueprints/web.py: no CDN.
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {"description": "Complaints from intake to follow-up visit, run as BPMN and DMN."},
             "components": {
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "session": {
+                        "type": "apiKey",
+                        "in": "cookie",
+                        "name": "complaints_session",
+                        "description": "The workbench's sign-in session (POST /login); changes "
+                        "made with it also need the X-CSRF-Token header from GET /api/v1/me.",
+                    },
+                },
             },
             "security": [{"bearer": []}],
         },
@@ -67,8 +80,10 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
     api = ServiceApi(app)
     for module in (health, processes, deployments, cases, tasks, approvals):
         api.register_blueprint(module.blp)
+    api.register_blueprint(session.blp)
     app.register_blueprint(metrics.blp)
     metrics.install(app, engine)
-    install_auth(app, directory)
+    install_auth(app, directory, SessionStore(engine.db))
+    web.install_web(app)
     register_error_handlers(app)
     return app

@@ -1,4 +1,4 @@
-"""`python -m api serve | worker | deploy`: the composition root.
+"""`python -m api serve | worker | deploy | hash-password`: the composition root.
 
 Reads configuration from the environment, builds the engine, and runs the HTTP service (waitress,
 a production WSGI server; Flask's dev server only with --debug), the timer worker, or a deployment.
@@ -18,7 +18,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.core import Engine
 from engine.errors import DeploymentInvalid
-from engine.identity import Actor, Directory, UsersFileError, demo_directory
+from engine.identity import Actor, Directory, UsersFileError, demo_directory, hash_password
 
 from . import create_app
 
@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
-        "--demo", action="store_true", help="load demo users (one per group) and print their tokens"
+        "--demo",
+        action="store_true",
+        help="load demo users (one per group) and print their tokens and passwords",
     )
     serve.add_argument("--no-worker", action="store_true", help="do not fire timers in this process")
     serve.add_argument("--threads", type=int, default=8, help="request threads per process (default 8)")
@@ -58,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
 
     deploy = commands.add_parser("deploy", help="validate and deploy the BPMN/DMN/form files of folders")
     deploy.add_argument("dirs", nargs="+", metavar="DIR")
+
+    commands.add_parser(
+        "hash-password",
+        help="read a password from standard input, print its argon2id hash for the users file",
+    )
     return parser
 
 
@@ -69,11 +76,12 @@ def _directory(demo: bool) -> Directory:
         raise SystemExit(
             "No users: set COMPLAINTS_USERS_FILE to a users YAML file, or pass --demo for demo users."
         )
-    directory, tokens = demo_directory()
-    print("Demo users (one per group) and their bearer tokens:")
+    directory, tokens, passwords = demo_directory()
+    print("Demo users (one per group): sign in at / with the password; the token is for the API.")
+    print(f"  {'username':<12} {'groups':<18} {'password':<14} bearer token")
     for username, actor in directory.users.items():
         groups = ",".join(sorted(actor.groups))
-        print(f"  {username:<12} {groups:<18} {tokens[username]}")
+        print(f"  {username:<12} {groups:<18} {passwords[username]:<14} {tokens[username]}")
     sys.stdout.flush()
     return directory
 
@@ -105,7 +113,7 @@ def serve(args) -> int:
     if args.workers > 1:
         return _serve_with_gunicorn(args, directory)
     engine = Engine(EngineConfig.from_env(), directory)
-    app = create_app(engine, directory)
+    app = create_app(engine, directory, web_config())
     timer_worker = None if args.no_worker else engine.start_worker_thread()
     try:
         if args.debug:
@@ -139,9 +147,30 @@ def _serve_with_gunicorn(args, directory: Directory) -> int:
             engine = Engine(EngineConfig.from_env(), directory)
             if not args.no_worker:
                 engine.start_worker_thread()
-            return create_app(engine, directory)
+            return create_app(engine, directory, web_config())
 
     ServiceProcesses().run()
+    return 0
+
+
+def web_config(env: dict[str, str] | None = None) -> dict:
+    """The app settings read from the environment: Secure cookies behind TLS."""
+    env = os.environ if env is None else env
+    secure = (env.get("COMPLAINTS_SECURE_COOKIES") or "").strip().lower() in ("1", "true", "yes")
+    return {"SECURE_COOKIES": secure}
+
+
+def hash_password_command(_args) -> int:
+    """Print the argon2id hash of the password on standard input (one line; the newline is not
+    part of it), for the `password_hash` of a user in the users file."""
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("The password must be at least 8 characters.", file=sys.stderr)
+        return 2
+    if len(password) > 1024:
+        print("The password must be at most 1024 characters.", file=sys.stderr)
+        return 2
+    print(hash_password(password))
     return 0
 
 
@@ -187,7 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("spiff").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     try:
-        return {"serve": serve, "worker": worker, "deploy": deploy}[args.command](args)
+        commands = {
+            "serve": serve,
+            "worker": worker,
+            "deploy": deploy,
+            "hash-password": hash_password_command,
+        }
+        return commands[args.command](args)
     except UsersFileError as error:
         print(f"Users file: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Who is acting: users, their groups, and the tokens they authenticate with.
 
 Users come from a YAML file (`COMPLAINTS_USERS_FILE`), each with a bearer token given in clear
-(`token`) or as its sha256 (`token_sha256`). Only sha256 digests are kept in memory; a presented
-token is hashed and looked up by its digest, so lookup time reveals nothing about the token.
+(`token`) or as its sha256 (`token_sha256`), a password as an argon2id hash (`password_hash`, for
+signing in to the workbench), or both. Only sha256 digests of tokens are kept in memory; a
+presented token is hashed and looked up by its digest, so lookup time reveals nothing about the
+token. A password check costs one argon2 verification whether or not the user exists.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from argon2 import PasswordHasher, extract_parameters
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 GROUPS = (
     "agents",
@@ -51,21 +55,55 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class Directory:
-    """The known users, looked up by bearer token."""
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    """An argon2id PHC string for a password (what `python -m api hash-password` prints)."""
+    return (hasher or PasswordHasher()).hash(password)
 
-    def __init__(self, users: list[tuple[Actor, str]]):
+
+def _is_argon2id(value: str) -> bool:
+    return value.startswith("$argon2id$")
+
+
+class Directory:
+    """The known users, looked up by bearer token or checked by username and password."""
+
+    def __init__(self, users: list[tuple[Actor, str | None]], password_hashes: dict[str, str] | None = None):
         self._by_digest: dict[str, Actor] = {}
         self.users: dict[str, Actor] = {}
+        self._password_hashes = dict(password_hashes or {})
         for actor, digest in users:
             if actor.username in self.users:
                 raise UsersFileError(f"user {actor.username} is listed twice")
+            self.users[actor.username] = actor
+            if digest is None:
+                continue
             if digest in self._by_digest:
                 raise UsersFileError(
                     f"users {actor.username} and {self._by_digest[digest].username} share a token"
                 )
-            self.users[actor.username] = actor
             self._by_digest[digest] = actor
+        # Checked when the user is unknown or has no password, so that costs the same as a real
+        # check: made with the parameters of the file's own hashes.
+        self._dummy_hash = self._make_dummy_hash()
+
+    def _make_dummy_hash(self) -> str:
+        sample = next(iter(self._password_hashes.values()), None)
+        hasher = PasswordHasher()
+        if sample is not None:
+            hasher = PasswordHasher.from_parameters(extract_parameters(sample))
+        return hasher.hash(secrets.token_urlsafe(16))
+
+    def has_password(self, username: str) -> bool:
+        return username in self._password_hashes
+
+    def check_password(self, username: str, password: str) -> Actor | None:
+        """The user when the password is theirs; None otherwise, in the same time either way."""
+        stored = self._password_hashes.get(username)
+        try:
+            PasswordHasher().verify(stored or self._dummy_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        return self.users.get(username) if stored is not None else None
 
     @classmethod
     def from_yaml(cls, text: str) -> Directory:
@@ -74,6 +112,7 @@ class Directory:
         if not isinstance(entries, list):
             raise UsersFileError("the users file needs a top-level list `users:`")
         users = []
+        passwords: dict[str, str] = {}
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not entry.get("username"):
                 raise UsersFileError(f"users[{index}] needs a username")
@@ -90,10 +129,26 @@ class Directory:
                 if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
                     raise UsersFileError(f"users[{index}].token_sha256 is not a sha256 hex digest")
             else:
-                raise UsersFileError(f"users[{index}] needs a token or a token_sha256")
+                digest = None
+            password_hash = entry.get("password_hash")
+            if password_hash is not None:
+                if not isinstance(password_hash, str) or not _is_argon2id(password_hash):
+                    raise UsersFileError(
+                        f"users[{index}].password_hash is not an argon2id hash "
+                        "(make one with `python -m api hash-password`)"
+                    )
+                try:
+                    extract_parameters(password_hash)
+                except InvalidHashError:
+                    raise UsersFileError(
+                        f"users[{index}].password_hash is not a valid argon2id hash"
+                    ) from None
+                passwords[str(entry["username"])] = password_hash
+            if digest is None and password_hash is None:
+                raise UsersFileError(f"users[{index}] needs a token, a token_sha256 or a password_hash")
             actor = Actor(str(entry["username"]), frozenset(groups), entry.get("display_name"))
             users.append((actor, digest))
-        return cls(users)
+        return cls(users, passwords)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Directory:
@@ -119,11 +174,18 @@ DEMO_USERS = [
 ]
 
 
-def demo_directory() -> tuple[Directory, dict[str, str]]:
-    """One user per group with fresh random tokens; returns the directory and username → token."""
+def demo_directory() -> tuple[Directory, dict[str, str], dict[str, str]]:
+    """One user per group with fresh random tokens and passwords.
+
+    Returns the directory, username → token and username → password (printed at start).
+    """
     tokens = {username: f"demo-{username}-{secrets.token_urlsafe(12)}" for username, _, _ in DEMO_USERS}
+    passwords = {username: secrets.token_urlsafe(9) for username, _, _ in DEMO_USERS}
     users = [
         (Actor(username, frozenset(groups), display), _digest(tokens[username]))
         for username, display, groups in DEMO_USERS
     ]
-    return Directory(users), tokens
+    # Cheaper than the defaults (demo only): nine hashes at every start.
+    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+    hashes = {username: hasher.hash(passwords[username]) for username in passwords}
+    return Directory(users, hashes), tokens, passwords

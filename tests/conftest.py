@@ -18,9 +18,9 @@ from sqlalchemy.engine import make_url
 
 from engine.config import EngineConfig
 from engine.core import Engine
-from engine.identity import Actor, Directory
+from engine.identity import Actor, Directory, hash_password
 
-from .support import ServiceClient, token_of
+from .support import ServiceClient, password_of, token_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFINITION_DIRS = (ROOT / "processes", ROOT / "forms")
@@ -55,12 +55,24 @@ CASE_TABLES = [
     "idempotency_keys",
     "cases",
     "counters",
+    "web_sessions",
 ]
 
 
+def _cheap_password_hashes() -> dict[str, str]:
+    """Every test user's password (`password_of`) as argon2id, made with cheap parameters:
+    the tests check the sign-in logic, not argon2's cost, and hash once per run."""
+    from argon2 import PasswordHasher
+
+    hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    return {name: hash_password(password_of(name), hasher) for name in USERS}
+
+
 def make_directory() -> Directory:
+    hashes = _cheap_password_hashes()
     yaml_text = "users:\n" + "".join(
         f"  - username: {name}\n    groups: [{', '.join(groups)}]\n    token: {token_of(name)}\n"
+        f"    password_hash: '{hashes[name]}'\n"
         for name, groups in USERS.items()
     )
     return Directory.from_yaml(yaml_text)
@@ -186,3 +198,21 @@ def contract(app):
     import schemathesis
 
     return schemathesis.openapi.from_wsgi("/openapi.json", app)
+
+
+# ---- a real browser
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """Debian's Chromium, for Playwright (`executable_path=`). Missing: skipped with the reason,
+    except under CI=true, where it fails (scripts/test installs it with apt-get)."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk; scripts/test does)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    return str(CHROMIUM)

@@ -11,6 +11,11 @@ def token_of(username: str) -> str:
     return f"test-token-{username}-0123456789"
 
 
+def password_of(username: str) -> str:
+    """The workbench password of a test user (tests/conftest.py hashes it into the users file)."""
+    return f"pw-{username}"
+
+
 def auth(username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_of(username)}"}
 

@@ -228,3 +228,18 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+class WebSession(Base):
+    """A signed-in browser session of the workbench (see `engine.sessions`).
+
+    Only the sha256 of the session id is kept: a copy of this table lets nobody sign in.
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_session_last_seen", "last_seen_at"),)
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -89,10 +89,11 @@ export function explain(status: number): string {
 export function messageOf(error: unknown): string {
   if (error instanceof ApiError) {
     const p = error.problem;
-    if (p.status === 404 || p.status === 405) return `${explain(p.status)}${p.detail ? `：${p.detail}` : ""}`;
+    // A route this server does not have yet (Werkzeug's own 404 text), as opposed to a missing record.
+    if (p.status === 405 || (p.status === 404 && /requested URL was not found/.test(p.detail || ""))) return explain(p.status);
     return [p.title, p.detail].filter(Boolean).join("：");
   }
-  return String(error);
+  return error instanceof Error ? error.message : String(error);
 }
 
 export type Page<T> = { items: T[]; page: number; per_page: number; total: number };

@@ -74,11 +74,11 @@ export function PriorityTag({ priority }: { priority?: string }) {
   return <span className={`tag ${priority}`}>{label(PRIORITY, priority)}</span>;
 }
 
+/** A time as the service gave it: its own timezone's wall clock (not the browser's). */
 export function time(iso?: string | null) {
   if (!iso) return "—";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString("zh-CN", { hour12: false });
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(iso);
+  return m ? `${m[1]} ${m[2]}` : iso;
 }
 
 /** "3 小时 12 分" left, or overdue (red) by as much. */

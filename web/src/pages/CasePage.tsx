@@ -32,7 +32,12 @@ function detailText(detail: unknown): string {
   if (typeof detail === "string") return detail;
   if (typeof detail === "object") {
     const d = detail as Record<string, unknown>;
-    return String(d.name ?? d.task_name ?? d.reason ?? d.timer ?? d.decision ?? JSON.stringify(detail));
+    const main = d.name ?? d.task_name ?? d.reason ?? d.timer ?? d.decision;
+    if (main != null) return String(main);
+    return Object.entries(d)
+      .filter(([, v]) => v == null || typeof v !== "object")
+      .map(([k, v]) => `${k}: ${v ?? "—"}`)
+      .join(" · ");
   }
   return String(detail);
 }

@@ -6,7 +6,7 @@ import { useMemo, useState } from "react";
 import { useNavigate, useSearchParams } from "react-router-dom";
 import { ApiError, api, apiText, messageOf, type Case } from "../api";
 import SchemaForm from "../components/SchemaForm";
-import { Status, useLoad } from "../ui";
+import { Status, time, useLoad } from "../ui";
 
 type StartForm = { version: number; schema: Record<string, unknown>; uiSchema: Record<string, unknown> };
 
@@ -65,7 +65,7 @@ export default function NewCase() {
       const urgent = c.priority === "urgent" ? "紧急 Urgent" : "普通 Ordinary";
       const ack = c.timers?.[0];
       navigate(`/cases/${c.id}`, {
-        state: { flash: `已立案 ${c.business_key} · ${urgent}${ack ? ` · ${ack.name} ${new Date(ack.due_at).toLocaleString("zh-CN", { hour12: false })}` : ""}` },
+        state: { flash: `已立案 ${c.business_key} · ${urgent}${ack ? ` · ${ack.name} ${time(ack.due_at)}` : ""}` },
       });
     } catch (e) {
       if (e instanceof ApiError && e.problem.errors && !Array.isArray(e.problem.errors)) setServerErrors(e.problem.errors);

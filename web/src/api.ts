@@ -10,6 +10,7 @@ export type Problem = {
   status: number;
   detail?: string;
   errors?: Record<string, string[]> | DeployError[];
+  problems?: DeployError[]; // a refused deployment: one entry per problem
 };
 export type DeployError = { file?: string; element_id?: string; line?: number; message: string };
 

@@ -24,6 +24,23 @@ export function toErrorSchema(errors: Record<string, string[]> | undefined): Err
   return root as ErrorSchema;
 }
 
+type Schema = { type?: unknown; properties?: Record<string, Schema>; required?: string[]; default?: unknown };
+
+/**
+ * A required yes/no question without a default is asked as two radio buttons (是/否): an unticked
+ * checkbox cannot tell "no" from "not answered", so the person answers it explicitly.
+ */
+export function explicitYesNo(schema: Schema, ui: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...ui };
+  for (const [name, prop] of Object.entries(schema.properties || {})) {
+    const own = (ui[name] as Record<string, unknown>) || {};
+    if (prop.type === "object") out[name] = explicitYesNo(prop, own);
+    else if (prop.type === "boolean" && schema.required?.includes(name) && prop.default === undefined && !own["ui:widget"])
+      out[name] = { ...own, "ui:widget": "radio", "ui:enumNames": ["是 Yes", "否 No"], "ui:options": { inline: true } };
+  }
+  return out;
+}
+
 export default function SchemaForm(props: {
   schema: Record<string, unknown>;
   uiSchema?: Record<string, unknown>;
@@ -39,7 +56,7 @@ export default function SchemaForm(props: {
   return (
     <Form
       schema={schema as RJSFSchema}
-      uiSchema={{ "ui:submitButtonOptions": { norender: true }, ...(props.uiSchema as UiSchema) }}
+      uiSchema={explicitYesNo(schema as Schema, props.uiSchema) as UiSchema}
       formData={props.formData}
       validator={validator}
       extraErrors={toErrorSchema(props.serverErrors)}

@@ -58,8 +58,9 @@ function Deploy({ onDone }: { onDone: () => void }) {
       setResult({ ok: `已部署 Deployed: ${answer.deployed.map((d) => `${d.key} v${d.version}`).join(", ") || "无变化 unchanged"}` });
       onDone();
     } catch (err) {
-      const errors = err instanceof ApiError ? err.problem.errors : undefined;
-      if (Array.isArray(errors)) setResult({ problems: errors, error: messageOf(err) });
+      const problem = err instanceof ApiError ? err.problem : undefined;
+      const problems = problem?.problems ?? (Array.isArray(problem?.errors) ? problem.errors : undefined);
+      if (problems) setResult({ problems, error: messageOf(err) });
       else setResult({ error: messageOf(err) });
     } finally {
       setBusy(false);

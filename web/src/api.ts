@@ -141,7 +141,7 @@ export type Case = {
   issue_code?: string;
   // summary fields of the search (?q=) — may be missing on older servers
   customer_name?: string;
-  current_step?: string;
+  current_step?: string | { task_id?: string; name?: string; due_at?: string | null; assignee?: string | null } | null;
   due_at?: string;
   problem?: string;
 };

@@ -63,7 +63,18 @@ export const REMEDY: Record<string, string> = {
   exchange: "换货 Exchange",
   refund: "退货 Refund",
   compensation: "赔偿 Compensation",
+  free_repair: "免费修理 Free repair",
+  paid_repair: "收费修理 Paid repair",
 };
+
+/** The summaries' current step: `{name, due_at, ...}` (or a plain name from older servers). */
+export type Step = string | { name?: string; due_at?: string | null; assignee?: string | null } | null | undefined;
+export function stepName(step: Step) {
+  return typeof step === "string" ? step : step?.name || "";
+}
+export function stepDue(step: Step) {
+  return typeof step === "object" && step ? step.due_at : undefined;
+}
 
 export function label(map: Record<string, string>, key?: string | null) {
   return key ? map[key] || key : "—";

@@ -229,21 +229,21 @@ export function SignOff() {
           <h2>审批决定 Decision</h2>
           <fieldset>
             <label>
-              <input type="radio" name="decision" checked={decision === "approve"} onChange={() => setDecision("approve")} /> 批准 Approve
+              <input type="radio" name="decision" checked={decision === "approve"} onChange={() => (setDecision("approve"), setErrors({}))} /> 批准 Approve
             </label>
             <label>
-              <input type="radio" name="decision" checked={decision === "reject"} onChange={() => setDecision("reject")} /> 驳回 Reject
+              <input type="radio" name="decision" checked={decision === "reject"} onChange={() => (setDecision("reject"), setErrors({}))} /> 驳回 Reject
             </label>
             {fieldError("decision")}
           </fieldset>
           <label>
             批准金额（元）Approved amount (CNY)
-            <input inputMode="decimal" name="approved_amount" value={amount} onChange={(e) => setAmount(e.target.value)} placeholder={verified != null ? String(verified) : ""} />
+            <input inputMode="decimal" name="approved_amount" value={amount} onChange={(e) => (setAmount(e.target.value), setErrors({}))} placeholder={verified != null ? String(verified) : ""} />
             {fieldError("approved_amount")}
           </label>
           <label>
             意见（驳回必填）Comment (required to reject)
-            <textarea name="comment" value={comment} onChange={(e) => setComment(e.target.value)} />
+            <textarea name="comment" value={comment} onChange={(e) => (setComment(e.target.value), setErrors({}))} />
             {fieldError("comment")}
           </label>
           {message && (

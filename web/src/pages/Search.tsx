@@ -2,7 +2,7 @@
 import { useState, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, type Case, type Page } from "../api";
-import { Countdown, PriorityTag, STATUS, Status, label, useLoad, useNow } from "../ui";
+import { Countdown, PriorityTag, STATUS, Status, label, stepDue, stepName, useLoad, useNow } from "../ui";
 
 export default function Search() {
   const [params, setParams] = useSearchParams();
@@ -40,13 +40,13 @@ export default function Search() {
               </Link>
               <PriorityTag priority={c.priority} />
               <span className="muted">{label(STATUS, c.status)}</span>
-              {c.due_at && <Countdown due={c.due_at} now={now} />}
+              {(c.due_at || stepDue(c.current_step)) && <Countdown due={c.due_at || stepDue(c.current_step)} now={now} />}
             </div>
             <div className="row-body">
               <span className="customer">{c.customer_name || c.data?.customer?.name || "—"}</span>
               <span className="problem">{c.problem || c.data?.problem?.description || ""}</span>
             </div>
-            {c.current_step && <div className="row-foot">{c.current_step}</div>}
+            {stepName(c.current_step) && <div className="row-foot">{stepName(c.current_step)}</div>}
           </li>
         ))}
       </ul>

@@ -1,11 +1,14 @@
 /** Supervisors' view: escalations and breached deadlines first, then cases in error, then urgent running cases. */
 import { Link } from "react-router-dom";
 import { api, type Case, type Page } from "../api";
-import { Countdown, PriorityTag, STATUS, Status, label, useLoad, useNow } from "../ui";
+import { Countdown, PriorityTag, STATUS, Status, label, stepDue, stepName, useLoad, useNow } from "../ui";
 import { loadInbox } from "./Inbox";
 
 function overdueFirst(cases: Case[]): Case[] {
-  const due = (c: Case) => (c.due_at ? new Date(c.due_at).getTime() : Number.MAX_SAFE_INTEGER);
+  const due = (c: Case) => {
+    const at = c.due_at || stepDue(c.current_step);
+    return at ? new Date(at).getTime() : Number.MAX_SAFE_INTEGER;
+  };
   return [...cases].sort((a, b) => due(a) - due(b));
 }
 
@@ -20,11 +23,11 @@ function CaseRows({ cases, now }: { cases: Case[]; now: number }) {
             </Link>
             <PriorityTag priority={c.priority} />
             <span className="muted">{label(STATUS, c.status)}</span>
-            {c.due_at && <Countdown due={c.due_at} now={now} />}
+            {(c.due_at || stepDue(c.current_step)) && <Countdown due={c.due_at || stepDue(c.current_step)} now={now} />}
           </div>
           <div className="row-body">
             <span className="customer">{c.customer_name || c.customer_id || "—"}</span>
-            <span className="problem">{c.current_step || c.issue_code || ""}</span>
+            <span className="problem">{stepName(c.current_step) || c.issue_code || ""}</span>
           </div>
         </li>
       ))}

@@ -18,7 +18,18 @@ from engine.identity import Directory
 from engine.sessions import SessionStore
 
 from .auth import install_auth
-from .blueprints import approvals, cases, deployments, health, metrics, processes, session, tasks, web
+from .blueprints import (
+    approvals,
+    case_diagram,
+    cases,
+    deployments,
+    health,
+    metrics,
+    processes,
+    session,
+    tasks,
+    web,
+)
 from .errors import register_error_handlers
 from .schemas import ProblemSchema
 
@@ -68,7 +79,8 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
                     },
                 },
             },
-            "security": [{"bearer": []}],
+            # Either one: a bearer token, or the workbench's session cookie (+ X-CSRF-Token on changes).
+            "security": [{"bearer": []}, {"session": []}],
         },
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
     )
@@ -81,6 +93,7 @@ def create_app(engine: Engine, directory: Directory, config: dict | None = None)
     for module in (health, processes, deployments, cases, tasks, approvals):
         api.register_blueprint(module.blp)
     api.register_blueprint(session.blp)
+    api.register_blueprint(case_diagram.blp)
     app.register_blueprint(metrics.blp)
     metrics.install(app, engine)
     install_auth(app, directory, SessionStore(engine.db))

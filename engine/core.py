@@ -14,6 +14,7 @@ from .identity import SYSTEM, Actor, Directory
 from .metrics import Metrics
 from .sandbox import SandboxScriptEngine
 from .services.approvals import ApprovalService
+from .services.case_diagrams import CaseDiagramService
 from .services.cases import CaseService
 from .services.common import EngineContext
 from .services.deployments import DeploymentService
@@ -39,6 +40,7 @@ class Engine:
             directory=directory,
         )
         self.cases = CaseService(self.ctx)
+        self.case_diagrams = CaseDiagramService(self.ctx, self.cases)
         self.tasks = TaskService(self.ctx)
         self.approvals = ApprovalService(self.ctx, self.tasks)
         self.deployments = DeploymentService(self.ctx)

@@ -23,6 +23,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from .case_paths import record_trail
 from .definitions.repository import LoadedDefinition
 from .sandbox import SandboxScriptEngine
 
@@ -159,6 +160,8 @@ class CaseRuntime:
                 continue  # gone with the subprocess it was nested in
             task = self.workflow.get_task_from_id(task_id)
             if task is not None and task.has_state(TaskState.FINISHED_MASK):
+                # The case page still draws the path this round took (engine/case_paths.py).
+                record_trail(self.workflow, task)
                 self.workflow.delete_subprocess(task)
 
     def complete_task(self, task_id: str, data: dict) -> Task:

@@ -26,7 +26,6 @@ class MeSchema(Schema):
 
 @blp.route("/me")
 @blp.response(200, MeSchema)
-@blp.doc(security=[{"bearer": []}, {"session": []}])
 def me():
     """The signed-in person (by bearer token or session cookie), their groups and CSRF token."""
     actor = current_actor()

@@ -30,20 +30,22 @@ def test_an_agent_takes_a_complaint_and_registers_it(person, api):
     agent.sign_in("/new")  # no session: sign-in first, then back to the new-complaint screen
     page = agent.page
     expect(page.get_by_role("heading", name="受理新投诉 New complaint")).to_be_visible()
-    page.select_option("#root_channel", label="phone")
+    page.select_option("#root_channel", label="电话 phone")
     page.fill("#root_customer_id", "C-2001")
     page.fill("#root_customer_name", "李雷")
     page.fill("#root_customer_phone", "13900001111")
     page.fill("#root_product_model", "EB-200")
     page.fill("#root_product_serial", "SN778899")
-    page.select_option("#root_problem_category", label="product_quality")
+    page.fill("#root_product_purchase_date", "2026-11-01")
+    page.select_option("#root_problem_category", label="产品质量 product_quality")
     page.fill("#root_problem_issue_code", "EB200-BRAKE")
-    page.select_option("#root_request", label="repair")
+    page.select_option("#root_request", label="修理 repair")
     page.get_by_role("button", name="立案 Start the case").click()
     # The description is required: the form says so at the field, and nothing is sent.
     expect(field_error(page, "root_problem_description")).to_be_visible()
     assert api.get("/api/v1/cases", "sun.li").get_json()["total"] == 0
     page.fill("#root_problem_description", "刹车失灵，下坡时刹不住")
+    page.evaluate("window.scrollTo(0, 0)")
     agent.screenshot("new-complaint")
     page.get_by_role("button", name="立案 Start the case").click()
 
@@ -52,7 +54,12 @@ def test_an_agent_takes_a_complaint_and_registers_it(person, api):
     expect(flash).to_contain_text("已立案 TS-")
     case_id = agent.path().rsplit("/", 1)[1]
     case = api.case(case_id)
-    assert case["data"]["customer"] == {"id": "C-2001", "name": "李雷", "phone": "13900001111", "tier": "ordinary"}
+    assert case["data"]["customer"] == {
+        "id": "C-2001",
+        "name": "李雷",
+        "phone": "13900001111",
+        "tier": "ordinary",
+    }
     assert case["data"]["problem"]["description"] == "刹车失灵，下坡时刹不住"
     assert case["data"]["first_contact_owner"] == "li.na"
     expect(page.get_by_role("heading", name=re.compile(case["business_key"]))).to_be_visible()
@@ -163,7 +170,7 @@ def test_an_applicant_files_a_major_incident_and_a_manager_signs_it_off_but_not_
     page = applicant.page
     page.get_by_role("button", name="领取 Claim").click()
     expect(page.get_by_text("办理人 Assignee: ma.li")).to_be_visible()
-    page.select_option("#root_remedy", label="exchange")
+    page.select_option("#root_remedy", label="换货 exchange")
     page.fill("#root_purchase_date", bought)
     page.fill("#root_same_fault_repairs", "2")
     page.fill("#root_cumulative_repair_days", "12")
@@ -218,7 +225,11 @@ def test_a_process_owner_uploads_a_broken_diagram_and_sees_each_located_error(pe
     bpmn = (ROOT / "processes" / "complaint_handling.bpmn").read_text(encoding="utf-8")
     broken = bpmn.replace('value="reply-to-customer.schema.json"', 'value="reply.schema.json"')
     bad_form = '{"type": "object", "properties": {"reply_text": {"type": "text"}}}'
-    line = next(n for n, text in enumerate(broken.splitlines(), 1) if 'id="reply_to_customer"' in text and "userTask" in text)
+    line = next(
+        n
+        for n, text in enumerate(broken.splitlines(), 1)
+        if 'id="reply_to_customer"' in text and "userTask" in text
+    )
     owner = person("zhou.hao")
     owner.sign_in("/processes")
     page = owner.page
@@ -227,7 +238,11 @@ def test_a_process_owner_uploads_a_broken_diagram_and_sees_each_located_error(pe
     page.locator("input[name=file]").first.set_input_files(
         [
             {"name": "complaint_handling.bpmn", "mimeType": "application/xml", "buffer": broken.encode()},
-            {"name": "register-complaint.schema.json", "mimeType": "application/json", "buffer": bad_form.encode()},
+            {
+                "name": "register-complaint.schema.json",
+                "mimeType": "application/json",
+                "buffer": bad_form.encode(),
+            },
         ]
     )
     page.get_by_role("button", name="部署 Deploy").click()
@@ -240,7 +255,12 @@ def test_a_process_owner_uploads_a_broken_diagram_and_sees_each_located_error(pe
     refused = api.client.post(
         "/api/v1/deployments",
         headers=auth("zhou.hao"),
-        data={"file": [(io.BytesIO(broken.encode()), "complaint_handling.bpmn"), (io.BytesIO(bad_form.encode()), "register-complaint.schema.json")]},
+        data={
+            "file": [
+                (io.BytesIO(broken.encode()), "complaint_handling.bpmn"),
+                (io.BytesIO(bad_form.encode()), "register-complaint.schema.json"),
+            ]
+        },
         content_type="multipart/form-data",
     )
     assert refused.status_code == 422

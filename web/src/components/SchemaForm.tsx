@@ -24,19 +24,65 @@ export function toErrorSchema(errors: Record<string, string[]> | undefined): Err
   return root as ErrorSchema;
 }
 
-type Schema = { type?: unknown; properties?: Record<string, Schema>; required?: string[]; default?: unknown };
+type Schema = {
+  type?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  required?: string[];
+  default?: unknown;
+};
+
+/** Chinese names for the code values the shipped forms use (the value itself stays beside it). */
+const VALUE_NAMES: Record<string, string> = {
+  phone: "电话",
+  on_site: "现场",
+  letter: "信函",
+  online: "网上",
+  hq: "集团总部",
+  government: "政府",
+  media: "媒体",
+  consumer_association: "消费者协会",
+  regulator: "12315",
+  ordinary: "普通",
+  vip: "VIP",
+  important: "重要",
+  sensitive: "敏感",
+  product_quality: "产品质量",
+  service_attitude: "服务态度",
+  service_quality: "服务质量",
+  sudden_incident: "突发事件",
+  inquiry: "咨询",
+  help: "求助",
+  venting: "发泄",
+  repair: "修理",
+  exchange: "换货",
+  refund: "退货",
+  compensation: "赔偿",
+  explanation: "解释",
+  other: "其他",
+  sms: "短信",
+  approve: "批准",
+  reject: "驳回",
+};
 
 /**
- * A required yes/no question without a default is asked as two radio buttons (是/否): an unticked
- * checkbox cannot tell "no" from "not answered", so the person answers it explicitly.
+ * The workbench's reading of a form's UI schema, applied to every object and field:
+ * - a required yes/no question without a default is asked as two radio buttons (是/否): an
+ *   unticked checkbox cannot tell "no" from "not answered";
+ * - a code value is shown with its Chinese name ("电话 phone") unless the form names it already;
+ * - an object never offers to add fields of the person's own invention.
  */
-export function explicitYesNo(schema: Schema, ui: Record<string, unknown> = {}): Record<string, unknown> {
+export function workbenchUi(schema: Schema, ui: Record<string, unknown> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...ui };
+  if (schema.type === "object") out["ui:options"] = { expandable: false, ...(ui["ui:options"] as object) };
   for (const [name, prop] of Object.entries(schema.properties || {})) {
     const own = (ui[name] as Record<string, unknown>) || {};
-    if (prop.type === "object") out[name] = explicitYesNo(prop, own);
+    if (prop.type === "object") out[name] = workbenchUi(prop, own);
     else if (prop.type === "boolean" && schema.required?.includes(name) && prop.default === undefined && !own["ui:widget"])
-      out[name] = { ...own, "ui:widget": "radio", "ui:enumNames": ["是 Yes", "否 No"], "ui:options": { inline: true } };
+      out[name] = { ...own, "ui:widget": "radio", "ui:enumNames": ["是 Yes", "否 No"] };
+    else if (Array.isArray(prop.enum) && !own["ui:enumNames"])
+      out[name] = { ...own, "ui:enumNames": prop.enum.map((v) => (VALUE_NAMES[String(v)] ? `${VALUE_NAMES[String(v)]} ${v}` : String(v))) };
   }
   return out;
 }
@@ -56,7 +102,7 @@ export default function SchemaForm(props: {
   return (
     <Form
       schema={schema as RJSFSchema}
-      uiSchema={explicitYesNo(schema as Schema, props.uiSchema) as UiSchema}
+      uiSchema={workbenchUi(schema as Schema, props.uiSchema) as UiSchema}
       formData={props.formData}
       validator={validator}
       extraErrors={toErrorSchema(props.serverErrors)}

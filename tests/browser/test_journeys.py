@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
-from ..flows import register, repair, reply
+from ..flows import register, repair
 from ..support import auth, password_of, start_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
+from ..conftest import ROOT
 from ..flows import register, repair
 from ..support import auth, password_of, start_data
 
@@ -220,7 +221,6 @@ def test_an_applicant_files_a_major_incident_and_a_manager_signs_it_off_but_not_
 
 
 def test_a_process_owner_uploads_a_broken_diagram_and_sees_each_located_error(person, api):
-    from ..conftest import ROOT
 
     bpmn = (ROOT / "processes" / "complaint_handling.bpmn").read_text(encoding="utf-8")
     broken = bpmn.replace('value="reply-to-customer.schema.json"', 'value="reply.schema.json"')

@@ -304,3 +304,64 @@ def test_a_case_that_does_not_exist_says_so(person):
     agent = person("li.na")
     agent.sign_in("/cases/no-such-case")
     expect(agent.page.get_by_role("alert")).to_contain_text("no case no-such-case")
+
+
+def test_a_supervisor_finds_an_urgent_case_and_reassigns_it_with_a_reason(person, api):
+    case = api.start(start_data(channel="media", customer={"name": "韩梅梅"}))
+    assert case["priority"] == "urgent"
+    supervisor = person("sun.li", phone=True)
+    supervisor.sign_in("/supervision")
+    page = supervisor.page
+    page.get_by_role("link", name=case["business_key"]).first.click()
+    page.wait_for_url(re.compile(rf"/cases/{case['id']}$"))
+    panel = page.locator(".supervise")
+    panel.get_by_label("接手人 New owner").fill("wang.qiang")  # a technician cannot own a complaint
+    panel.get_by_label("转派原因 Reason").fill("李娜休假")
+    panel.get_by_role("button", name="转派 Reassign").click()
+    expect(panel.locator("label:has([name=to]) .field-error")).to_contain_text("wang.qiang")
+    assert "case_reassigned" not in api.event_types(case["id"])
+    panel.get_by_label("接手人 New owner").fill("wu.fang")
+    panel.get_by_role("button", name="转派 Reassign").click()
+    expect(panel.locator(".ok")).to_contain_text("wu.fang")
+    supervisor.no_sideways_scroll()
+    reassigned = [e for e in api.events(case["id"]) if e["type"] == "case_reassigned"]
+    assert len(reassigned) == 1 and reassigned[0]["actor"] == "sun.li"
+    assert api.open_task(api.case(case["id"]), "register_complaint")["assignee"] == "wu.fang"
+
+
+def test_a_process_owner_reads_a_version_s_diagram_and_decision_tables(person):
+    owner = person("zhou.hao")
+    owner.sign_in("/processes/complaint/1")
+    page = owner.page
+    expect(page.locator("[data-testid=bpmn] [data-element-id=register_complaint]")).to_have_count(1)
+    page.get_by_role("button", name="complaint_urgency.dmn").click()
+    table = page.get_by_test_id("dmn")
+    expect(table.locator("table").first).to_be_visible()
+    expect(table).to_contain_text("渠道 Channel")  # an input column's label
+    expect(table).to_contain_text("60分钟内同问题VIP客户数")
+    page.get_by_test_id("dmn").scroll_into_view_if_needed()
+    owner.screenshot("decision-table")
+
+
+def test_evidence_is_attached_on_the_case_page_and_refused_types_are_named(person, api):
+    case = api.start(start_data())
+    agent = person("li.na")
+    agent.sign_in(f"/cases/{case['id']}")
+    page = agent.page
+    upload = page.locator("form.upload")
+    png = (ROOT / "docs" / "screenshots" / "inbox-phone.png").read_bytes()
+    upload.locator("input[type=file]").set_input_files(
+        {"name": "照片.png", "mimeType": "image/png", "buffer": png}
+    )
+    upload.get_by_placeholder("说明 Description").fill("故障照片")
+    upload.get_by_role("button", name="上传 Upload").click()
+    expect(upload.get_by_role("status")).to_have_text("已上传 Uploaded")
+    expect(page.get_by_role("link", name="照片.png")).to_be_visible()
+    stored = api.get(f"/api/v1/cases/{case['id']}/attachments", "li.na").get_json()
+    items = stored["items"] if isinstance(stored, dict) else stored
+    assert [(a["filename"], a["size"]) for a in items] == [("照片.png", len(png))]
+    upload.locator("input[type=file]").set_input_files(
+        {"name": "run.sh", "mimeType": "text/x-shellscript", "buffer": b"#!/bin/sh\necho hi\n"}
+    )
+    upload.get_by_role("button", name="上传 Upload").click()
+    expect(upload.get_by_role("status")).to_contain_text("不支持的文件类型")

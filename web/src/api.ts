@@ -71,28 +71,36 @@ export async function api<T = unknown>(path: string, init: RequestInit & { json?
   }
   if (!response.ok) {
     const problem = (parsed && typeof parsed === "object" ? parsed : {}) as Problem;
-    throw new ApiError({ ...problem, status: response.status, title: problem.title || explain(response.status) });
+    throw new ApiError({ ...problem, status: response.status });
   }
   return parsed as T;
 }
 
-/** A plain-language title for a status the server gave no body for. */
+const STATUS_TEXT: Record<number, string> = {
+  400: "请求有误 Bad request",
+  403: "无权操作 Not allowed",
+  404: "未找到 Not found",
+  409: "冲突 Conflict",
+  413: "文件过大 Too large",
+  415: "不支持的文件类型 Unsupported file type",
+  422: "输入有误 Invalid input",
+  503: "服务暂不可用 Service unavailable",
+};
+
+/** A plain-language (Chinese first) title for a status. */
 export function explain(status: number): string {
-  if (status === 403) return "无权操作 Not allowed";
-  if (status === 404 || status === 405) return "该功能暂不可用 Not available on this server yet";
-  if (status === 409) return "冲突 Conflict";
-  if (status === 413) return "文件过大 File too large";
-  if (status === 415) return "不支持的文件类型 Unsupported file type";
-  if (status === 422) return "输入有误 Invalid input";
-  return `错误 Error ${status}`;
+  return STATUS_TEXT[status] || `错误 Error ${status}`;
 }
 
+/** What to tell the person: the status in Chinese, then the service's own detail. */
 export function messageOf(error: unknown): string {
   if (error instanceof ApiError) {
     const p = error.problem;
     // A route this server does not have yet (Werkzeug's own 404 text), as opposed to a missing record.
-    if (p.status === 405 || (p.status === 404 && /requested URL was not found/.test(p.detail || ""))) return explain(p.status);
-    return [p.title, p.detail].filter(Boolean).join("：");
+    if (p.status === 405 || (p.status === 404 && /requested URL was not found/.test(p.detail || "")))
+      return "该功能暂不可用 Not available on this server yet";
+    if (p.status === 0) return [p.title, p.detail].filter(Boolean).join("：");
+    return [STATUS_TEXT[p.status] || p.title || explain(p.status), p.detail].filter(Boolean).join("：");
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -166,9 +166,10 @@ export function ProcessVersion() {
   const base = `/processes/${encodeURIComponent(key)}/versions/${version}`;
   const versions = useLoad(() => api<Versions>(`/processes/${encodeURIComponent(key)}`), [key]);
   const bpmn = useLoad(() => apiText(`${base}/bpmn`), [base]);
-  const files = useLoad(() => api<{ files?: string[]; items?: string[] } | string[]>(`${base}/files`), [base]);
+  type FileRow = string | { name: string; kind?: string; size?: number };
+  const files = useLoad(() => api<{ files?: FileRow[] } | FileRow[]>(`${base}/files`), [base]);
   const [dmn, setDmn] = useState<{ name: string; xml?: string; error?: string }>();
-  const names = Array.isArray(files.data) ? files.data : files.data?.files || files.data?.items || [];
+  const names = (Array.isArray(files.data) ? files.data : files.data?.files || []).map((f) => (typeof f === "string" ? f : f.name));
   const open = async (name: string) => {
     setDmn({ name });
     try {

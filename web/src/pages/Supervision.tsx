@@ -2,7 +2,7 @@
 import { Link } from "react-router-dom";
 import { api, type Case, type Page } from "../api";
 import { Countdown, PriorityTag, STATUS, Status, label, stepDue, stepName, useLoad, useNow } from "../ui";
-import { loadInbox } from "./Inbox";
+import { useInbox } from "./Inbox";
 
 function overdueFirst(cases: Case[]): Case[] {
   const due = (c: Case) => {
@@ -37,17 +37,17 @@ function CaseRows({ cases, now }: { cases: Case[]; now: number }) {
 
 export default function Supervision() {
   const now = useNow();
-  const escalations = useLoad(loadInbox, []);
+  const inbox = useInbox();
   const errors = useLoad(() => api<Page<Case>>("/cases?status=error&per_page=50"), []);
   const urgent = useLoad(() => api<Page<Case>>("/cases?status=running&priority=urgent&per_page=50"), []);
   return (
     <section>
       <h1>督办 Supervision</h1>
       <h2>升级与超时 Escalations and breached deadlines</h2>
-      <Status loading={escalations.loading} error={escalations.error} />
-      {escalations.data?.length === 0 && <p className="muted">无 None</p>}
+      <Status loading={inbox.loading} error={inbox.error} />
+      {inbox.rows?.length === 0 && <p className="muted">无 None</p>}
       <ul className="rows">
-        {escalations.data
+        {inbox.rows
           ?.slice()
           .sort((a, b) => new Date(a.due_at || 0).getTime() - new Date(b.due_at || 0).getTime())
           .map((t) => (

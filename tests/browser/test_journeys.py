@@ -365,3 +365,22 @@ def test_evidence_is_attached_on_the_case_page_and_refused_types_are_named(perso
     )
     upload.get_by_role("button", name="上传 Upload").click()
     expect(upload.get_by_role("status")).to_contain_text("不支持的文件类型")
+
+
+def test_the_inbox_lists_my_tasks_first_then_my_groups_urgent_first(person, api):
+    ordinary = register(api, api.start(start_data(customer={"id": "C-1", "name": "甲"})))
+    urgent = register(api, api.start(start_data(channel="media", customer={"id": "C-2", "name": "乙"})))
+    claimed = register(api, api.start(start_data(customer={"id": "C-3", "name": "丙"})))
+    assert urgent["priority"] == "urgent" and ordinary["priority"] == "ordinary"
+    task = api.open_task(claimed, "diagnose_and_repair")
+    assert api.post(f"/api/v1/tasks/{task['id']}/claim", "wang.qiang").status_code == 200
+    technician = person("wang.qiang")
+    technician.sign_in("/")
+    rows = technician.page.locator("[data-testid=inbox] li")
+    expect(technician.page.locator("[data-testid=inbox][data-complete=true]")).to_have_count(1)
+    expect(rows.locator(".key")).to_have_text(
+        [claimed["business_key"], urgent["business_key"], ordinary["business_key"]]
+    )
+    expect(rows.nth(0)).to_contain_text("我的 Mine")
+    expect(rows.nth(1)).to_contain_text("紧急 Urgent")
+    expect(rows.nth(2)).to_contain_text("待领取")

@@ -384,3 +384,15 @@ def test_the_inbox_lists_my_tasks_first_then_my_groups_urgent_first(person, api)
     expect(rows.nth(0)).to_contain_text("我的 Mine")
     expect(rows.nth(1)).to_contain_text("紧急 Urgent")
     expect(rows.nth(2)).to_contain_text("待领取")
+
+
+def test_signing_out_ends_the_session(person):
+    agent = person("li.na", phone=True)
+    agent.sign_in("/search")
+    page = agent.page
+    page.get_by_role("button", name="菜单 Menu").click()
+    expect(page.get_by_role("link", name="新投诉 New complaint")).to_be_visible()
+    page.get_by_role("button", name="退出 Sign out").click()
+    page.wait_for_url(re.compile(r"/login"))
+    page.goto(agent.url("/"))
+    page.wait_for_url(re.compile(r"/login\?next="))

@@ -1,6 +1,6 @@
 /** The inbox: my tasks first, then the unclaimed tasks of my groups; urgent first, then by due time. */
 import { Link } from "react-router-dom";
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api, messageOf, type Case, type Page, type Task } from "../api";
 import { useMe } from "../layout";
 import { Countdown, PriorityTag, Status, useNow } from "../ui";
@@ -18,53 +18,79 @@ function detailsOf(c: Case): Details {
   };
 }
 
+const PER_PAGE = 50;
+const MINE = "/tasks?status=open&mine=true&per_page=200";
+const groupPage = (page: number) => `/tasks?status=open&per_page=${PER_PAGE}&page=${page}`;
+
 // Started as soon as this module loads when the inbox is the page opened (in parallel with /me).
-let early: Promise<Page<Row>> | null = window.location.pathname === "/" ? api<Page<Row>>("/tasks?status=open&per_page=200") : null;
-early?.catch(() => undefined);
+let early: [Promise<Page<Row>>, Promise<Page<Row>>] | null =
+  window.location.pathname === "/" ? [api<Page<Row>>(MINE), api<Page<Row>>(groupPage(1))] : null;
+early?.forEach((p) => p.catch(() => undefined));
 
 /**
- * The open tasks I may see (the service orders them urgent first, then by due time), shown at once;
- * each case's key, customer, problem and priority filled in as they arrive when the task list does
- * not carry them (one read per case).
+ * My open tasks, then the open tasks of my groups nobody holds (50 at a time; the service orders
+ * each list urgent first, then by due time), shown at once; each case's key, customer, problem and
+ * priority are filled in as they arrive when the task list does not carry them (one read per case).
  */
-export function useInbox() {
-  const [tasks, setTasks] = useState<{ rows?: Row[]; error?: string }>({});
+export function useInbox(me: string) {
+  const [state, setState] = useState<{ mine?: Row[]; group: Row[]; total: number; page: number; error?: string }>({
+    group: [],
+    total: 0,
+    page: 0,
+  });
   const [details, setDetails] = useState<Map<string, Details>>(new Map());
+  const asked = useRef(new Set<string>());
+  const alive = useRef(true);
+
+  const fill = useCallback((rows: Row[]) => {
+    for (const id of new Set(rows.filter((t) => t.business_key === undefined).map((t) => t.case_id))) {
+      if (asked.current.has(id)) continue;
+      asked.current.add(id);
+      api<Case>(`/cases/${id}`).then(
+        (c) => alive.current && setDetails((d) => new Map(d).set(id, detailsOf(c))),
+        () => undefined,
+      );
+    }
+  }, []);
+
   useEffect(() => {
-    let alive = true;
-    const load = early || api<Page<Row>>("/tasks?status=open&per_page=200");
+    alive.current = true;
+    const [mine, group] = early || [api<Page<Row>>(MINE), api<Page<Row>>(groupPage(1))];
     early = null;
-    load.then(
-      (page) => {
-        if (!alive) return;
-        setTasks({ rows: page.items });
-        const missing = [...new Set(page.items.filter((t) => t.business_key === undefined).map((t) => t.case_id))];
-        for (const id of missing)
-          api<Case>(`/cases/${id}`).then(
-            (c) => alive && setDetails((d) => new Map(d).set(id, detailsOf(c))),
-            () => undefined,
-          );
+    Promise.all([mine, group]).then(
+      ([m, g]) => {
+        if (!alive.current) return;
+        setState({ mine: m.items, group: g.items, total: g.total, page: 1 });
+        fill([...m.items, ...g.items]);
       },
-      (e) => alive && setTasks({ error: messageOf(e) }),
+      (e) => alive.current && setState((s) => ({ ...s, error: messageOf(e) })),
     );
     return () => {
-      alive = false;
+      alive.current = false;
     };
-  }, []);
-  const rows = tasks.rows?.map((t) => ({ ...t, ...details.get(t.case_id) }));
-  return { rows, error: tasks.error, loading: !tasks.rows && !tasks.error };
-}
+  }, [fill]);
 
-/** Mine first, then my groups' unclaimed tasks; within each, the service's order (urgent, then due time). */
-export function sortInbox(rows: Row[], me: string): Row[] {
-  return [...rows.filter((r) => r.assignee === me), ...rows.filter((r) => r.assignee !== me)];
+  const more = useCallback(() => {
+    api<Page<Row>>(groupPage(state.page + 1)).then(
+      (g) => {
+        setState((s) => ({ ...s, group: [...s.group, ...g.items], total: g.total, page: s.page + 1 }));
+        fill(g.items);
+      },
+      (e) => setState((s) => ({ ...s, error: messageOf(e) })),
+    );
+  }, [state.page, fill]);
+
+  const withDetails = (t: Row) => ({ ...t, ...details.get(t.case_id) });
+  const rows = state.mine && [...state.mine, ...state.group.filter((t) => t.assignee !== me)].map(withDetails);
+  const hasMore = state.page * PER_PAGE < state.total;
+  return { rows, error: state.error, loading: !state.mine && !state.error, more: hasMore ? more : undefined };
 }
 
 export default function Inbox() {
   const me = useMe();
   const now = useNow();
-  const { rows: all, error, loading } = useInbox();
-  const rows = all ? sortInbox(all, me.username) : [];
+  const { rows: all, error, loading, more } = useInbox(me.username);
+  const rows = all || [];
   return (
     <section>
       <h1>我的待办 Inbox</h1>
@@ -93,6 +119,11 @@ export default function Inbox() {
           </li>
         ))}
       </ul>
+      {more && (
+        <button className="secondary more" onClick={more}>
+          更多 More
+        </button>
+      )}
     </section>
   );
 }

@@ -2,6 +2,7 @@
 import { Link } from "react-router-dom";
 import { api, type Case, type Page } from "../api";
 import { Countdown, PriorityTag, STATUS, Status, label, stepDue, stepName, useLoad, useNow } from "../ui";
+import { useMe } from "../layout";
 import { useInbox } from "./Inbox";
 
 function overdueFirst(cases: Case[]): Case[] {
@@ -37,7 +38,7 @@ function CaseRows({ cases, now }: { cases: Case[]; now: number }) {
 
 export default function Supervision() {
   const now = useNow();
-  const inbox = useInbox();
+  const inbox = useInbox(useMe().username);
   const errors = useLoad(() => api<Page<Case>>("/cases?status=error&per_page=50"), []);
   const urgent = useLoad(() => api<Page<Case>>("/cases?status=running&priority=urgent&per_page=50"), []);
   return (

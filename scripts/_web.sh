@@ -61,7 +61,8 @@ web_run_if_defined() {
 ensure_browser_packages() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
-  if ! { command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi "Noto Sans CJK"; }; then
+  # grep reads everything (no -q): under pipefail an early exit would fail fc-list with SIGPIPE.
+  if ! { command -v fc-list >/dev/null 2>&1 && fc-list : family | grep -i "Noto Sans CJK" >/dev/null; }; then
     missing+=(fonts-noto-cjk)
   fi
   [ "${#missing[@]}" -eq 0 ] && return 0

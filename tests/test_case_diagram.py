@@ -7,8 +7,13 @@ checked against the BPMN the endpoint returns and against what the case did.
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from .flows import register, repair, reply, visit
+import time_machine
+
+from .flows import apply, register, repair, reply, visit
+from .support import start_data
 
 
 def diagram(api, case_id: str, user: str = "sun.li") -> dict:
@@ -92,6 +97,39 @@ def test_rounds_of_handling_are_merged_and_the_current_one_is_active(api):
     assert active_user_tasks(handling) == ["diagnose_and_repair"]
     complaint = diagrams["complaint"]
     assert "handle_complaint" in complaint["completed"] and "handle_complaint" in complaint["active"]
+
+
+def test_a_finished_major_incident_keeps_its_path_after_its_round_ended_too(api):
+    # Eligibility counts days since the sale: the clock is pinned.
+    with time_machine.travel(datetime(2026, 11, 20, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")), tick=True):
+        data = start_data(request="exchange", product={"purchase_date": "2026-10-20"})
+        case = register(api, api.start(data))
+        case = apply(
+            api, case, remedy="exchange", same_fault_repairs=2, cumulative_repair_days=6, still_unusable=True
+        )
+        case = api.decide(case, "manager_approval", "chen.jie", decision="approve", comment="同意换车")
+        case = api.complete(
+            case, "carry_out_remedy", "zhao.min", {"remedy_carried_out": True, "new_serial": "SN999"}
+        )
+        assert api.open_elements(case) == ["reply_to_customer"]
+        diagrams = by_process(diagram(api, case["id"]))
+        major = diagrams["major_quality_incident"]
+        passed = {"fill_application", "manager_approval", "carry_out_remedy"}
+        assert passed <= set(major["completed"]) and major["active"] == []
+        handling = diagrams["complaint_handling"]
+        assert "handle_major_incident" in handling["completed"]
+        assert active_user_tasks(handling) == ["reply_to_customer"]
+        # The round ends unsatisfied: both the handling round and the call inside it were dropped
+        # from the workflow's state, and both paths are still drawn.
+        case = visit(api, reply(api, case), satisfied=False)
+        assert case["status"] == "running" and case["data"]["reopen_count"] == 1
+        diagrams = by_process(diagram(api, case["id"]))
+        assert passed <= set(diagrams["major_quality_incident"]["completed"])
+        assert {"reply_to_customer", "follow_up_visit", "handle_major_incident"} <= set(
+            diagrams["complaint_handling"]["completed"]
+        )
+        waiting = [task for d in diagrams.values() for task in active_user_tasks(d)]
+        assert sorted(waiting) == api.open_elements(case)
 
 
 def test_a_completed_case_has_its_whole_path_and_nothing_active(api):

@@ -38,7 +38,12 @@ function CaseRows({ cases, now }: { cases: Case[]; now: number }) {
 
 export default function Supervision() {
   const now = useNow();
-  const inbox = useInbox(useMe().username);
+  const me = useMe().username;
+  const inbox = useInbox(me);
+  // Escalation tasks (the supervisors' lane), mine, and any task past its due time; overdue first.
+  const pressing = inbox.rows?.filter(
+    (t) => t.candidate_group === "supervisors" || t.assignee === me || (t.due_at && new Date(t.due_at).getTime() < now),
+  );
   const errors = useLoad(() => api<Page<Case>>("/cases?status=error&per_page=50"), []);
   const urgent = useLoad(() => api<Page<Case>>("/cases?status=running&priority=urgent&per_page=50"), []);
   return (
@@ -46,11 +51,11 @@ export default function Supervision() {
       <h1>督办 Supervision</h1>
       <h2>升级与超时 Escalations and breached deadlines</h2>
       <Status loading={inbox.loading} error={inbox.error} />
-      {inbox.rows?.length === 0 && <p className="muted">无 None</p>}
+      {pressing?.length === 0 && <p className="muted">无 None</p>}
       <ul className="rows">
-        {inbox.rows
+        {pressing
           ?.slice()
-          .sort((a, b) => new Date(a.due_at || 0).getTime() - new Date(b.due_at || 0).getTime())
+          .sort((a, b) => (a.due_at ? Date.parse(a.due_at) : Infinity) - (b.due_at ? Date.parse(b.due_at) : Infinity))
           .map((t) => (
             <li key={t.id}>
               <div className="row-head">

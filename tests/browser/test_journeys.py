@@ -396,3 +396,18 @@ def test_signing_out_ends_the_session(person):
     page.wait_for_url(re.compile(r"/login"))
     page.goto(agent.url("/"))
     page.wait_for_url(re.compile(r"/login\?next="))
+
+
+def test_an_overdue_task_counts_down_in_red(person, api):
+    case = api.start(start_data())
+    due = datetime.fromisoformat(api.open_task(case, "register_complaint")["due_at"])
+    agent = person("li.na")
+    agent.sign_in("/")
+    row = agent.page.locator("[data-testid=inbox] li", has_text=case["business_key"])
+    expect(row.locator(".due")).to_contain_text("剩")
+    # The browser's clock moves past the due time (the countdown is the browser's arithmetic).
+    agent.page.clock.install(time=due + timedelta(hours=3, minutes=5))
+    agent.page.reload()
+    overdue = row.locator(".overdue")
+    expect(overdue).to_have_text("已超时 3小时5分")
+    assert overdue.evaluate("e => getComputedStyle(e).color") == "rgb(200, 16, 46)"

@@ -66,6 +66,8 @@ def test_an_agent_takes_a_complaint_and_registers_it(person, api):
     expect(page.get_by_role("heading", name=re.compile(case["business_key"]))).to_be_visible()
 
     page.get_by_role("link", name="登记并回应客户 Register and acknowledge").click()
+    # Beside the form: the task's own guidance from the diagram (process data, not code).
+    expect(page.locator("aside.wording")).to_contain_text("首问负责")
     page.locator("#root_customer_contacted-0").check()  # 是 Yes
     page.fill("#root_acknowledgement_note", "已电话告知客户，技术员明天上门")
     page.get_by_role("button", name="提交 Complete").click()

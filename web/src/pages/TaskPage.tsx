@@ -6,6 +6,18 @@ import SchemaForm from "../components/SchemaForm";
 import { useMe } from "../layout";
 import { Countdown, PriorityTag, Status, useLoad, useNow } from "../ui";
 
+/** The task's own documentation in the BPMN the case runs (process owners write it, not code). */
+async function loadGuidance(caseId: string, elementId: string): Promise<string | undefined> {
+  const { diagrams } = await api<{ diagrams: { bpmn: string }[] }>(`/cases/${caseId}/diagram`);
+  for (const { bpmn } of diagrams) {
+    const doc = new DOMParser().parseFromString(bpmn, "application/xml");
+    const element = Array.from(doc.getElementsByTagNameNS("*", "userTask")).find((e) => e.getAttribute("id") === elementId);
+    const text = Array.from(element?.children || []).find((e) => e.localName === "documentation")?.textContent?.trim();
+    if (text) return text;
+  }
+  return undefined;
+}
+
 export default function TaskPage() {
   const { taskId } = useParams();
   const me = useMe();
@@ -14,6 +26,10 @@ export default function TaskPage() {
   const task = useLoad(() => api<Task>(`/tasks/${taskId}`), [taskId]);
   const caseId = task.data?.case_id;
   const theCase = useLoad(() => (caseId ? api<Case>(`/cases/${caseId}`) : Promise.resolve(undefined)), [caseId]);
+  const guidance = useLoad(
+    () => (caseId && task.data ? loadGuidance(caseId, task.data.element_id) : Promise.resolve(undefined)),
+    [caseId, task.data?.element_id],
+  );
   const [formData, setFormData] = useState<unknown>(undefined);
   const [serverErrors, setServerErrors] = useState<Record<string, string[]>>();
   const [message, setMessage] = useState("");
@@ -24,7 +40,7 @@ export default function TaskPage() {
   const c = theCase.data;
   const mine = t.assignee === me.username;
   const open = t.status === "open";
-  const wording = (t.data?.wording || c?.data?.wording) as Record<string, string> | string | undefined;
+  const wording = (t.data?.wording || c?.data?.wording || guidance.data) as Record<string, string> | string | undefined;
 
   const act = async (what: "claim" | "unclaim") => {
     setBusy(true);
@@ -113,7 +129,7 @@ export default function TaskPage() {
         )}
         {wording && (
           <aside className="wording">
-            <h2>参考话术 Wording</h2>
+            <h2>办理说明与话术 Guidance and wording</h2>
             {typeof wording === "string" ? (
               <p>{wording}</p>
             ) : (

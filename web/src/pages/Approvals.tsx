@@ -95,6 +95,13 @@ export function SignOff() {
     () => (customerId ? api<Page<Case>>(`/cases?customer_id=${encodeURIComponent(customerId)}&per_page=50`) : Promise.resolve(undefined)),
     [customerId],
   );
+  const files = useLoad(
+    () =>
+      caseId
+        ? api<{ items: { id: string; filename: string; description?: string }[] }>(`/cases/${caseId}/attachments`)
+        : Promise.resolve(undefined),
+    [caseId],
+  );
   const [decision, setDecision] = useState<"approve" | "reject" | "">("");
   const [amount, setAmount] = useState("");
   const [comment, setComment] = useState("");
@@ -175,6 +182,16 @@ export function SignOff() {
             <dd>{d.injury_or_damage ? "是 Yes" : "否 No"}</dd>
             <dt>证据 Evidence</dt>
             <dd>{Array.isArray(d.evidence) ? d.evidence.join("、") : String(d.evidence ?? "—")}</dd>
+            <dt>证据文件 Files</dt>
+            <dd>
+              {files.data?.items.length
+                ? files.data.items.map((f) => (
+                    <a key={f.id} href={`/api/v1/attachments/${f.id}`} className="file">
+                      {f.filename}
+                    </a>
+                  ))
+                : files.error || "—"}
+            </dd>
             <dt>说明 Note</dt>
             <dd>{String(d.application_note ?? "—")}</dd>
           </dl>

@@ -27,6 +27,8 @@ const EVENT: Record<string, string> = {
   case_reassigned: "转派 Reassigned",
 };
 
+const LINK: Record<string, string> = { repeat_of: "重复投诉 repeat of", batch: "同批 batch" };
+
 function detailText(detail: unknown): string {
   if (detail == null) return "";
   if (typeof detail === "string") return detail;
@@ -77,6 +79,16 @@ export default function CasePage() {
             <span key={k} className="tag urgent">
               {label(URGENT_KIND, k)}
             </span>
+          ))}
+        </p>
+      )}
+      {!!c.links?.length && (
+        <p className="meta">
+          关联案件 Related:{" "}
+          {c.links.map((l) => (
+            <Link key={l.case_id + l.kind} to={`/cases/${l.case_id}`} className="file">
+              {l.business_key} ({LINK[l.kind] || l.kind})
+            </Link>
           ))}
         </p>
       )}

@@ -413,3 +413,17 @@ def test_an_overdue_task_counts_down_in_red(person, api):
     overdue = row.locator(".overdue")
     expect(overdue).to_have_text("已超时 3小时5分")
     assert overdue.evaluate("e => getComputedStyle(e).color") == "rgb(200, 16, 46)"
+
+
+def test_a_long_group_queue_comes_fifty_at_a_time(person, api):
+    for n in range(52):
+        register(api, api.start(start_data(customer={"id": f"C-{n}", "name": f"客户{n}"})))
+    technician = person("wang.qiang")
+    technician.sign_in("/")
+    page = technician.page
+    rows = page.locator("[data-testid=inbox] li")
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="更多 More").click()
+    expect(rows).to_have_count(52)
+    expect(page.get_by_role("button", name="更多 More")).to_have_count(0)
+    expect(page.locator("[data-testid=inbox][data-complete=true]")).to_have_count(1)

@@ -1,0 +1,119 @@
+/**
+ * A task or start form rendered from its JSON Schema + UI schema with react-jsonschema-form (as
+ * spiff-arena does), validated in the browser with Chinese messages, and showing the server's
+ * field errors (problem+json `errors`, dotted paths) at the field they belong to.
+ */
+import Form from "@rjsf/core";
+import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
+import { customizeValidator } from "@rjsf/validator-ajv8";
+import Ajv2020 from "ajv/dist/2020";
+import localizeZh from "ajv-i18n/localize/zh";
+import type { ReactNode } from "react";
+
+const validator = customizeValidator({ AjvClass: Ajv2020 as never }, localizeZh as never);
+
+/** `{"customer.name": ["is required"]}` → rjsf's `{customer: {name: {__errors: [...]}}}`. */
+export function toErrorSchema(errors: Record<string, string[]> | undefined): ErrorSchema {
+  const root: Record<string, unknown> = {};
+  for (const [path, messages] of Object.entries(errors || {})) {
+    let node = root;
+    const parts = path.replace(/^data\.?/, "").split(/[.[\]/]+/).filter(Boolean);
+    for (const part of parts) node = (node[part] ||= {}) as Record<string, unknown>;
+    node.__errors = [...((node.__errors as string[]) || []), ...(Array.isArray(messages) ? messages : [String(messages)])];
+  }
+  return root as ErrorSchema;
+}
+
+type Schema = {
+  type?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  required?: string[];
+  default?: unknown;
+};
+
+/** Chinese names for the code values the shipped forms use (the value itself stays beside it). */
+const VALUE_NAMES: Record<string, string> = {
+  phone: "电话",
+  on_site: "现场",
+  letter: "信函",
+  online: "网上",
+  hq: "集团总部",
+  government: "政府",
+  media: "媒体",
+  consumer_association: "消费者协会",
+  regulator: "12315",
+  ordinary: "普通",
+  vip: "VIP",
+  important: "重要",
+  sensitive: "敏感",
+  product_quality: "产品质量",
+  service_attitude: "服务态度",
+  service_quality: "服务质量",
+  sudden_incident: "突发事件",
+  inquiry: "咨询",
+  help: "求助",
+  venting: "发泄",
+  repair: "修理",
+  exchange: "换货",
+  refund: "退货",
+  compensation: "赔偿",
+  explanation: "解释",
+  other: "其他",
+  sms: "短信",
+  approve: "批准",
+  reject: "驳回",
+};
+
+/**
+ * The workbench's reading of a form's UI schema, applied to every object and field:
+ * - a required yes/no question without a default is asked as two radio buttons (是/否): an
+ *   unticked checkbox cannot tell "no" from "not answered";
+ * - a code value is shown with its Chinese name ("电话 phone") unless the form names it already;
+ * - an object never offers to add fields of the person's own invention.
+ */
+export function workbenchUi(schema: Schema, ui: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...ui };
+  if (schema.type === "object") out["ui:options"] = { expandable: false, ...(ui["ui:options"] as object) };
+  for (const [name, prop] of Object.entries(schema.properties || {})) {
+    const own = (ui[name] as Record<string, unknown>) || {};
+    if (prop.type === "object") out[name] = workbenchUi(prop, own);
+    else if (prop.type === "boolean" && schema.required?.includes(name) && prop.default === undefined && !own["ui:widget"])
+      out[name] = { ...own, "ui:widget": "radio", "ui:enumNames": ["是 Yes", "否 No"] };
+    else if (Array.isArray(prop.enum) && !own["ui:enumNames"])
+      out[name] = { ...own, "ui:enumNames": prop.enum.map((v) => (VALUE_NAMES[String(v)] ? `${VALUE_NAMES[String(v)]} ${v}` : String(v))) };
+  }
+  return out;
+}
+
+export default function SchemaForm(props: {
+  schema: Record<string, unknown>;
+  uiSchema?: Record<string, unknown>;
+  formData: unknown;
+  onChange: (data: unknown) => void;
+  onSubmit: (data: unknown) => void;
+  serverErrors?: Record<string, string[]>;
+  disabled?: boolean;
+  children?: ReactNode;
+}) {
+  const { $schema, ...schema } = props.schema;
+  void $schema;
+  return (
+    <Form
+      schema={schema as RJSFSchema}
+      uiSchema={workbenchUi(schema as Schema, props.uiSchema) as UiSchema}
+      formData={props.formData}
+      validator={validator}
+      extraErrors={toErrorSchema(props.serverErrors)}
+      showErrorList={false}
+      noHtml5Validate
+      omitExtraData
+      disabled={props.disabled}
+      onChange={(e) => props.onChange(e.formData)}
+      onSubmit={(e) => props.onSubmit(e.formData)}
+    >
+      {props.children}
+    </Form>
+  );
+}

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
+from pathlib import Path
 from typing import Any
+
+# Where the browser tests save their screenshots: a scratch folder by default, so a test run
+# leaves the tree clean; `COMPLAINTS_SCREENSHOTS=docs/screenshots` refreshes the README's pictures.
+SCREENSHOTS = Path(
+    os.environ.get("COMPLAINTS_SCREENSHOTS")
+    or Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+).resolve()
 
 
 def token_of(username: str) -> str:

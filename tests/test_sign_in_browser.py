@@ -7,14 +7,12 @@ cookie out of JavaScript's reach, and signs in and out for real.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from .support import password_of
+from .support import SCREENSHOTS, password_of
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 CLOSED_NETWORK = ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 

@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..conftest import IN_CI, ROOT
-from ..support import password_of
+from ..support import SCREENSHOTS, password_of
 
 WEB_INDEX = ROOT / "web" / "dist" / "index.html"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 

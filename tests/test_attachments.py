@@ -366,6 +366,31 @@ def test_approvers_see_the_evidence_of_the_application_they_are_to_decide(api):
     assert [a["filename"] for a in listed(api, case["id"], "chen.jie")] == ["发票.pdf"]
 
 
+def test_the_approvers_inbox_lists_the_evidence_of_each_application(api):
+    """`GET /api/v1/approvals`: the sign-off's application summary names the case's files, oldest first."""
+    case = register(api, api.start(start_data(request="exchange")))
+    photo = upload(api, case["id"], image_bytes("PNG"), name="电池鼓包.png", description="客户照片")
+    assert photo.status_code == 201, photo.get_json()
+    case = apply(api, case)  # the after-sales lead files the application: the sign-off opens
+    report = upload(api, case["id"], image_bytes("PDF"), name="检测报告.pdf", user="zhao.min").get_json()
+    [item] = api.get("/api/v1/approvals", "chen.jie").get_json()["items"]
+    assert item["application"]["case_id"] == case["id"]
+    evidence = item["application"]["attachments"]
+    assert [(a["filename"], a["content_type"], a["uploaded_by"]) for a in evidence] == [
+        ("电池鼓包.png", "image/png", "li.na"),
+        ("检测报告.pdf", "application/pdf", "zhao.min"),
+    ]
+    assert evidence[0] == photo.get_json() and evidence[1]["id"] == report["id"]
+    assert evidence[0]["description"] == "客户照片" and evidence[0]["sha256"] == photo.get_json()["sha256"]
+    # Another case's evidence is never listed with this one.
+    other = register(api, api.start(start_data(request="exchange", customer={"id": "C-OTHER"})))
+    assert upload(api, other["id"], image_bytes("JPEG"), name="other.jpg").status_code == 201
+    assert [
+        a["filename"]
+        for a in api.get("/api/v1/approvals", "chen.jie").get_json()["items"][0]["application"]["attachments"]
+    ] == ["电池鼓包.png", "检测报告.pdf"]
+
+
 def test_a_closed_case_takes_no_more_evidence(api):
     case = api.start()
     assert (

@@ -366,6 +366,87 @@ def test_approvers_see_the_evidence_of_the_application_they_are_to_decide(api):
     assert [a["filename"] for a in listed(api, case["id"], "chen.jie")] == ["发票.pdf"]
 
 
+def test_the_approvers_inbox_lists_the_evidence_of_each_application(api):
+    """`GET /api/v1/approvals`: the sign-off's application summary names the case's files, oldest first."""
+    case = register(api, api.start(start_data(request="exchange")))
+    photo = upload(api, case["id"], image_bytes("PNG"), name="电池鼓包.png", description="客户照片")
+    assert photo.status_code == 201, photo.get_json()
+    case = apply(api, case)  # the after-sales lead files the application: the sign-off opens
+    report = upload(api, case["id"], image_bytes("PDF"), name="检测报告.pdf", user="zhao.min").get_json()
+    [item] = api.get("/api/v1/approvals", "chen.jie").get_json()["items"]
+    assert item["application"]["case_id"] == case["id"]
+    evidence = item["application"]["attachments"]
+    assert [(a["filename"], a["content_type"], a["uploaded_by"]) for a in evidence] == [
+        ("电池鼓包.png", "image/png", "li.na"),
+        ("检测报告.pdf", "application/pdf", "zhao.min"),
+    ]
+    assert evidence[0] == photo.get_json() and evidence[1]["id"] == report["id"]
+    assert evidence[0]["description"] == "客户照片" and evidence[0]["sha256"] == photo.get_json()["sha256"]
+    # Another case's evidence is never listed with this one.
+    other = register(api, api.start(start_data(request="exchange", customer={"id": "C-OTHER"})))
+    assert upload(api, other["id"], image_bytes("JPEG"), name="other.jpg").status_code == 201
+    assert [
+        a["filename"]
+        for a in api.get("/api/v1/approvals", "chen.jie").get_json()["items"][0]["application"]["attachments"]
+    ] == ["电池鼓包.png", "检测报告.pdf"]
+
+
+# A process a process owner might deploy: it keeps the vehicle's owner (车主) in a field `owner`,
+# and has one task for the after-sales leads. Naming someone in a case's data is not working it.
+VEHICLE_OWNER_PROBE = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+    id="definitions_vehicle_owner_probe" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="vehicle_owner_probe" name="Vehicle owner noted" isExecutable="true">
+    <bpmn:laneSet id="probe_lanes"><bpmn:lane id="probe_lane_leads" name="after_sales_leads">
+      <bpmn:flowNodeRef>probe_start</bpmn:flowNodeRef><bpmn:flowNodeRef>probe_note</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>probe_work</bpmn:flowNodeRef><bpmn:flowNodeRef>probe_end</bpmn:flowNodeRef>
+    </bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="probe_start" name="Start"><bpmn:outgoing>probe_flow_1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="probe_note" name="Note the vehicle owner"><bpmn:incoming>probe_flow_1</bpmn:incoming>
+      <bpmn:outgoing>probe_flow_2</bpmn:outgoing><bpmn:script>owner = "wu.fang"</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="probe_work" name="Work it"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="formJsonSchemaFilename" value="reply-to-customer.schema.json" />
+      </spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>probe_flow_2</bpmn:incoming><bpmn:outgoing>probe_flow_3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="probe_end" name="Done"><bpmn:incoming>probe_flow_3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="probe_flow_1" sourceRef="probe_start" targetRef="probe_note" />
+    <bpmn:sequenceFlow id="probe_flow_2" sourceRef="probe_note" targetRef="probe_work" />
+    <bpmn:sequenceFlow id="probe_flow_3" sourceRef="probe_work" targetRef="probe_end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_the_case_and_its_evidence_follow_one_rule_of_who_works_the_case(api):
+    """DOMAIN.md §8: who sees the case whole is who may see its evidence, by one rule.
+
+    The owner is the first-contact owner (`first_contact_owner`, what a reassignment moves); a
+    field that happens to be called `owner` names nobody who works the case.
+    """
+    deployed = api.post(
+        "/api/v1/deployments", "zhou.hao",
+        data={"file": (io.BytesIO(VEHICLE_OWNER_PROBE.encode()), "vehicle_owner_probe.bpmn")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert deployed.status_code == 201, deployed.get_json()
+    data = start_data(customer={"name": "张三丰", "phone": "13800001234"})
+    started = api.post("/api/v1/cases", "li.na", json={"process": "vehicle_owner_probe", "data": data})
+    assert started.status_code == 201, started.get_json()
+    case = started.get_json()
+    assert case["data"]["owner"] == "wu.fang" and case["data"]["first_contact_owner"] == "li.na"
+    assert upload(api, case["id"], image_bytes("PNG"), name="photo.png").status_code == 201
+    for user, works in {
+        "li.na": True,  # started it and owns it
+        "zhao.min": True,  # the open task is offered to the after-sales leads
+        "wu.fang": False,  # named in a field called `owner`, but no part of the work
+        "wang.qiang": False,
+    }.items():
+        whole = "13800001234" in api.get(f"/api/v1/cases/{case['id']}", user).get_data(as_text=True)
+        evidence = api.get(f"/api/v1/cases/{case['id']}/attachments", user).status_code
+        assert (whole, evidence) == ((True, 200) if works else (False, 403)), user
+
+
 def test_a_closed_case_takes_no_more_evidence(api):
     case = api.start()
     assert (

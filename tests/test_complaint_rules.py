@@ -151,6 +151,49 @@ def test_still_failing_after_two_repairs_within_sanbao_goes_to_exchange_or_refun
     assert [r["fault_found"] for r in case["data"]["repairs"]] == ["控制器故障", "控制器仍故障"]
 
 
+def test_the_application_after_two_failed_repairs_is_prefilled_from_the_repairs(api, clock):
+    """The major-incident path reads what the repair path offers: the remedies on offer and the count.
+
+    The applicant neither types the repair count again nor picks a remedy the case already names;
+    what they leave out stands as the case recorded it, and the legal floor decides on it.
+    """
+    case = repair_case(api)  # the customer asked for a repair
+    case = repair(api, case, repaired=False, fault_found="控制器故障")
+    case = repair(api, case, repaired=False, fault_found="控制器仍故障")
+    fill = api.open_task(case, "fill_application")
+    prefilled = api.get(f"/api/v1/tasks/{fill['id']}", "zhao.min").get_json()["data"]
+    assert prefilled["remedies_on_offer"] == ["exchange", "refund"]
+    assert prefilled["remedy"] == "exchange"  # the first on offer, until the customer chooses
+    assert prefilled["same_fault_repairs"] == 2
+    form = {
+        "remedy": "refund",  # the customer chose a refund
+        "purchase_date": IN_SANBAO,
+        "cumulative_repair_days": 3,
+        "battery_faulty": False,
+        "injury_or_damage": False,
+        "loss_amount": 2999,
+    }  # no `same_fault_repairs`: the two repairs counted on the case stand
+    case = api.complete(case, "fill_application", "zhao.min", form)
+    assert case["data"]["same_fault_repairs"] == 2
+    assert {"exchange", "refund"} <= set(case["data"]["legal_remedies"])  # rule_two_repairs
+    assert case["data"]["requested_remedies"] == ["refund"]
+    assert "manager_approval" in api.open_elements(case)
+
+
+@pytest.mark.parametrize("repairs", [-1, 1.5, "2", None])
+def test_a_bad_repair_count_on_the_application_is_refused_and_changes_nothing(api, clock, repairs):
+    case = repair_case(api)
+    case = repair(api, repair(api, case, repaired=False), repaired=False)
+    form = {
+        "remedy": "exchange", "purchase_date": IN_SANBAO, "same_fault_repairs": repairs,
+        "cumulative_repair_days": 0, "battery_faulty": False, "injury_or_damage": False, "loss_amount": 0,
+    }  # fmt: skip
+    refused = api.complete(case, "fill_application", "zhao.min", form, expect=422).get_json()
+    assert "same_fault_repairs" in refused["errors"]
+    after = api.case(case["id"])
+    assert after["data"]["same_fault_repairs"] == 2 and "fill_application" in api.open_elements(after)
+
+
 def test_back_unsatisfied_after_two_repairs_within_sanbao_goes_to_exchange_or_refund(api, clock):
     case = visit(api, reply(api, repair(api, repair_case(api))), satisfied=False)
     assert api.open_elements(case) == ["diagnose_and_repair"]  # one repair so far: a second visit

@@ -1,4 +1,4 @@
-"""The approvers' side of sign-offs: their inbox with the application summary, and decisions.
+"""The approvers' side of sign-offs: their inbox with the application summary and its evidence, and decisions.
 
 The rules themselves (who may claim or decide, amounts, what is recorded) are in `engine.signoff`;
 a decision is taken by completing the approval task through the task service, so approving here
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..errors import NotFound
 from ..identity import Actor
 from ..store.models import Approval, Case, HumanTask
+from .attachments import attachments_of
 from .common import EngineContext, PageRequest, paged, task_view
 from .tasks import TaskService
 
@@ -103,6 +104,11 @@ class ApprovalService:
             "legal_remedies": data.get("legal_remedies"),
             "investigation": data.get("investigation_findings"),
             "earlier_compensation_claims": earlier,
+            # The evidence (photos, invoices, test reports) the approver decides on, oldest first;
+            # times as ISO 8601 text, as the attachment endpoints give them (the summary is free-form).
+            "attachments": [
+                {**item, "at": item["at"].isoformat()} for item in attachments_of(self.ctx, session, case.id)
+            ],
         }
         return view
 

@@ -8,10 +8,10 @@ Rules:
 - the type is read from the content (the `filetype` package), never from the name or the
   client's Content-Type: images, PDF and office documents only (415 otherwise);
 - at most `MAX_BYTES` (20 MiB) per file (413), checked before the bytes are copied;
-- who may add, list and download: those who work the case and so see it whole (DOMAIN.md §8):
-  supervisors and admins; the integration or person who started it; its first-contact owner;
-  whoever holds or completed one of its tasks; members of a group one of its open, unclaimed
-  tasks is offered to (the approvers of a pending sign-off among them);
+- who may add, list and download: those who see the case whole (DOMAIN.md §8), by the one rule
+  of `engine.services.common.sees_case_whole`: supervisors and admins; the integration or person
+  who started it; its owner; whoever holds or completed one of its tasks; members of a group one
+  of its open, unclaimed tasks is offered to (the approvers of a pending sign-off among them);
 - an attachment may name one of the case's tasks (`task_id`); every upload is an audit event,
   `attachment_added`.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import filetype
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..calendar import utc_now
@@ -43,12 +43,11 @@ from ..identity import Actor
 from ..projection import add_event
 from ..storage import FileStore, TooLarge
 from ..store.models import ACTIVE_STATUSES, Attachment, Case, HumanTask
-from .common import EngineContext, PageRequest, acting, lock_case, paged
+from .common import EngineContext, PageRequest, acting, lock_case, paged, sees_case_whole
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_DESCRIPTION = 2000
 HEAD_BYTES = 8192
-OVERSEERS = ("supervisors", "admins")
 
 # What evidence may be: images, PDF, office documents (by the type read from the content).
 ACCEPTED_TYPES = frozenset(
@@ -103,24 +102,6 @@ def clean_filename(name: str | None, content_type: str) -> str:
     return name
 
 
-def may_work_case(session: Session, actor: Actor, case: Case) -> bool:
-    """Whether the actor works this case (and so may see it whole, evidence included)."""
-    if actor.in_any(*OVERSEERS) or case.created_by == actor.username:
-        return True
-    if (case.data or {}).get("first_contact_owner") == actor.username:
-        return True
-    groups = sorted(actor.groups)
-    condition = or_(
-        HumanTask.assignee == actor.username,
-        HumanTask.completed_by == actor.username,
-        (HumanTask.status == "open") & HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
-    )
-    found = session.execute(
-        select(HumanTask.id).where(HumanTask.case_id == case.id, condition).limit(1)
-    ).first()
-    return found is not None
-
-
 def attachment_view(ctx: EngineContext, row: Attachment) -> dict:
     return {
         "id": row.id,
@@ -153,7 +134,7 @@ class AttachmentService:
         case = session.get(Case, case_id)
         if case is None:
             raise NotFound(f"no case {case_id}")
-        if not may_work_case(session, actor, case):
+        if not sees_case_whole(session, actor, case):
             raise Forbidden("only those who work this case may see or add its evidence")
         return case
 

@@ -38,6 +38,7 @@ from .common import (
     masked,
     paged,
     require_groups,
+    sees_case_whole,
     step_view,
 )
 from .links import add_link
@@ -390,7 +391,7 @@ class CaseService:
             )
             open_tasks = apply_act(uow.session, case, runtime, actor, now, self.ctx.directory)
             # The sender learns what the message did, but sees the customer as a reader would.
-            whole = actor.in_any(*OVERSEERS) or case.id in cases_worked_by(uow.session, actor, [case])
+            whole = sees_case_whole(uow.session, actor, case)
             return case_view(self.ctx, uow.session, case, open_tasks, whole=whole)
 
     def cancel(self, actor: Actor, case_id: str, reason: str) -> dict:

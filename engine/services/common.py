@@ -223,6 +223,8 @@ PERSONAL_SUFFIXES = {
 }
 # Groups that may open any case whole (the read of one they do not work is recorded).
 OVERSEERS = ("supervisors", "admins")
+# The case's owner (首问负责): the first-contact owner, or whoever a supervisor reassigned it to.
+OWNER_FIELD = "first_contact_owner"
 
 
 def mask_text(kind: str, value: Any) -> Any:
@@ -282,9 +284,12 @@ def integration_only(actor: Actor) -> bool:
 
 
 def owner_of(case: Case) -> str | None:
-    """The case's owner: `data.owner` when it was reassigned, else the first-contact owner."""
-    data = case.data or {}
-    owner = data.get("owner") or data.get("first_contact_owner")
+    """The case's owner: `data.first_contact_owner`, which a reassignment moves.
+
+    The one owner field of the service: a field that happens to be called `owner` (a vehicle's
+    owner, say) names nobody who works the case.
+    """
+    owner = (case.data or {}).get(OWNER_FIELD)
     return owner if isinstance(owner, str) else None
 
 
@@ -316,6 +321,15 @@ def cases_worked_by(session: Session, actor: Actor, cases: list[Case]) -> set[st
     )
     worked.update(session.execute(query).scalars())
     return worked
+
+
+def sees_case_whole(session: Session, actor: Actor, case: Case) -> bool:
+    """Whether the actor sees this one case whole (DOMAIN §8): an overseer, or one who works it.
+
+    The same rule for the case view and for its evidence (attachments); for a page of cases use
+    `cases_worked_by` once.
+    """
+    return actor.in_any(*OVERSEERS) or case.id in cases_worked_by(session, actor, [case])
 
 
 def current_steps(session: Session, case_ids: list[str]) -> dict[str, HumanTask]:

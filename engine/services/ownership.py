@@ -23,9 +23,8 @@ from ..errors import Conflict, Forbidden, ValidationFailed
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..store.models import ACTIVE_STATUSES, Case, HumanTask
-from .common import EngineContext, acting, case_view, lock_case, require_groups
+from .common import OWNER_FIELD, EngineContext, acting, case_view, lock_case, owner_of, require_groups
 
-OWNER_FIELD = "first_contact_owner"
 OWNER_GROUP = "agents"
 REASSIGNERS = ("supervisors",)
 RETRIERS = ("supervisors", "admins")
@@ -61,11 +60,6 @@ def owner_at_intake(ctx: EngineContext, actor: Actor, data: dict[str, Any]) -> s
     if problem:
         raise ValidationFailed("the case data does not match the start form", {"data.taken_by": [problem]})
     return taken_by
-
-
-def owner_of(case: Case) -> str | None:
-    owner = (case.data or {}).get(OWNER_FIELD)
-    return owner if isinstance(owner, str) else None
 
 
 def check_may_release(session, actor: Actor, row: HumanTask) -> None:

@@ -3,6 +3,9 @@
 An act (a case started, a task completed, a message delivered, timers fired) runs every script,
 condition, timer expression and DMN cell it meets, and the helpers they call, against ONE budget:
 a deadline set when the act starts and a ceiling on the process's memory growth since then.
+The deadline is in the CPU time of the thread running the act, not wall-clock time: on a loaded
+machine an ordinary act may wait for a core or for the GIL far longer than it computes, and must
+not fail for that; what the budget bounds is how long a diagram's code keeps a core busy.
 Sandboxed code checks it on every traced line (`engine.sandbox`), helpers and the working
 calendar check it in their loops, so no part of an act can keep running past it.
 
@@ -63,7 +66,7 @@ class Budget:
     memory_ceiling: int
 
     def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise ScriptTimeLimit(f"the script ran longer than {self.seconds:g} s and was stopped")
 
     def check_memory(self) -> None:
@@ -76,9 +79,9 @@ _current = threading.local()
 
 
 def new_budget(seconds: float) -> Budget:
-    """A budget starting now: `seconds` from now, and the memory ceiling above today's size."""
+    """A budget starting now: `seconds` of this thread's CPU time, and a memory ceiling above today's size."""
     rss = resident_bytes()
-    return Budget(seconds, time.monotonic() + seconds, rss + ACT_MEMORY_LIMIT_BYTES if rss else 0)
+    return Budget(seconds, time.thread_time() + seconds, rss + ACT_MEMORY_LIMIT_BYTES if rss else 0)
 
 
 def current_budget() -> Budget | None:

@@ -156,10 +156,10 @@ class TaskService:
         """Complete a user task with its form data and run the case on to its next wait."""
         with acting(self.ctx) as uow:
             session = uow.session
-            found = uow.lock_task_and_case(task_id)
+            found = uow.lock_task_case_and_open_tasks(task_id)
             if found is None:
                 raise NotFound(f"no task {task_id}")
-            row, case = found
+            row, case, open_rows = found
             if row.status != "open":
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
@@ -215,7 +215,7 @@ class TaskService:
                 task_id,
                 {"element_id": row.element_id, "name": row.name, "data": data},
             )
-            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows)
             return case_view(self.ctx, session, case, open_tasks)
 
     @staticmethod

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,6 +123,28 @@ class Database:
             self.read_engine.dispose()
 
 
+# Built once: the statements of the act people do most (completing a task), with bound
+# parameters, so a request neither rebuilds nor recompiles them.
+_CASE_OF_TASK = select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery()
+# A task and the open tasks of its case (which the act brings in line with the workflow).
+_TASK_AND_OPEN = or_(
+    HumanTask.id == bindparam("task_id"),
+    and_(HumanTask.case_id == _CASE_OF_TASK, HumanTask.status == "open"),
+)
+_TASKS_WITH_CASE = select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id).where(_TASK_AND_OPEN)
+_LOCK_CASE_OF_TASK = select(Case).where(Case.id == _CASE_OF_TASK).with_for_update()
+_TASKS_OF_LOCKED_CASE = (
+    select(HumanTask)
+    .where(
+        or_(
+            HumanTask.id == bindparam("task_id"),
+            and_(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open"),
+        )
+    )
+    .execution_options(populate_existing=True)
+)
+
+
 class UnitOfWork:
     """A session plus the locking rule of the database it belongs to."""
 
@@ -145,6 +167,30 @@ class UnitOfWork:
             select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
         ).scalar_one()
         return row, case
+
+    def lock_task_case_and_open_tasks(self, task_id: str) -> tuple[HumanTask, Case, list[HumanTask]] | None:
+        """A user task, its case and the case's open tasks, read for writing under the case's lock.
+
+        `lock_task_and_case` plus the open tasks, in one statement on SQLite (BEGIN IMMEDIATE
+        already holds the write lock) and two on PostgreSQL (the case row locked, then the tasks
+        read under the lock, so a completion that committed meanwhile is visible).
+        """
+        params = {"task_id": task_id}
+        if self.database.is_sqlite:
+            pairs = self.session.execute(_TASKS_WITH_CASE, params).all()
+            if not pairs:
+                return None
+            case = pairs[0][1]
+            rows = [pair[0] for pair in pairs]
+        else:
+            case = self.session.execute(_LOCK_CASE_OF_TASK, params).scalar_one_or_none()
+            if case is None:
+                return None
+            rows = list(self.session.execute(_TASKS_OF_LOCKED_CASE, {**params, "case_id": case.id}).scalars())
+        row = next((r for r in rows if r.id == task_id), None)
+        if row is None:
+            return None
+        return row, case, [r for r in rows if r.status == "open"]
 
     def lock_case(self, case_id: str) -> Case | None:
         """Load a case for writing; on PostgreSQL wait for and hold its row lock."""

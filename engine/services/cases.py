@@ -84,10 +84,9 @@ class CaseService:
                 existing = self._replay(session, actor, idempotency_key, digest)
                 if existing is not None:
                     return existing, False
-            row = self.ctx.definitions.latest(session, process_key)
-            if row is None:
+            definition = self.ctx.definitions.latest_loaded(session, process_key)
+            if definition is None:
                 raise NotFound(f"no process '{process_key}' is deployed")
-            definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))
             start_form = definition.form(definition.start_form_file)
             if start_form is not None:
@@ -127,7 +126,7 @@ class CaseService:
             case = Case(
                 id=case_id,
                 process_key=process_key,
-                definition_id=row.id,
+                definition_id=definition.id,
                 business_key=business_key,
                 status="running",
                 created_by=actor.username,
@@ -146,11 +145,12 @@ class CaseService:
                 "case_started",
                 detail={
                     "process": process_key,
-                    "version": row.version,
+                    "version": definition.version,
                     "business_key": business_key,
                 },
             )
-            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            # A new case has no task rows yet: nothing to read back.
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows=[])
             if idempotency_key:
                 session.add(
                     IdempotencyKey(

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, or_, select, text
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, exc, func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,10 +29,38 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant: the key of the PostgreSQL advisory lock held while migrating.
 _MIGRATION_LOCK_KEY = 7_301_2026
+# A pooled PostgreSQL connection idle longer than this is checked before it is used.
+PING_AFTER_IDLE_S = 5.0
 
 
 def _json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before use only when it sat idle for a while.
+
+    `pool_pre_ping` costs a round trip on every checkout, that is on every request, to guard
+    against a connection the server dropped while it sat in the pool (a restart, an idle
+    timeout). A connection used moments ago is alive; one idle for `PING_AFTER_IDLE_S` is
+    pinged, and a dead one is replaced before the request sees it (the pool retries the
+    checkout on `DisconnectionError`). A connection that dies in between fails its request
+    once, and the pool then drops every connection as old as it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"a pooled connection is gone: {error}") from error
 
 
 class Database:
@@ -50,11 +79,11 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_timeout=30,
                 json_serializer=_json_dumps,
                 echo=echo,
             )
+            _ping_after_idle(self.write_engine)
             self.read_engine = self.write_engine
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -75,6 +75,44 @@ def paged(session: Session, query, page: PageRequest, view: Callable[[Any], dict
         total = session.execute(
             select(func.count()).select_from(query.order_by(None).subquery())
         ).scalar_one()
+    return {
+        "items": [view(r) for r in rows],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": total,
+    }
+
+
+@dataclass(frozen=True)
+class PagedStatement:
+    """A list query built once: its page (LIMIT and OFFSET bound) and its count, same filters.
+
+    A statement object built once keeps its compiled form's cache key; one built per request
+    is walked again each time to find it. Values go in as bound parameters.
+    """
+
+    rows: Any
+    count: Any
+
+    @classmethod
+    def of(cls, query) -> PagedStatement:
+        return cls(
+            rows=query.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
+            count=select(func.count()).select_from(query.order_by(None).subquery()),
+        )
+
+
+def paged_statement(
+    session: Session, statement: PagedStatement, params: dict[str, Any], page: PageRequest, view
+) -> dict:
+    """`paged` for a statement built once (`PagedStatement`), with its parameters."""
+    page = page.clamp()
+    bound = {**params, "page_limit": page.per_page, "page_offset": page.offset}
+    rows = session.execute(statement.rows, bound).scalars().all()
+    if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
+        total = page.offset + len(rows)
+    else:
+        total = session.execute(statement.count, params).scalar_one()
     return {
         "items": [view(r) for r in rows],
         "page": page.page,
@@ -151,16 +189,20 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
     }
 
 
+# Built once (see PagedStatement): the open tasks a case view lists, oldest first.
+_OPEN_TASKS_OF_CASE = (
+    select(HumanTask)
+    .where(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open")
+    .order_by(HumanTask.created_at, HumanTask.id)
+)
+
+
 def case_view(
     ctx: EngineContext, session: Session, case: Case, open_tasks: list[HumanTask] | None = None
 ) -> dict:
     """The case as the API returns it; pass `open_tasks` when the act just produced them."""
     if open_tasks is None:
-        open_tasks = session.execute(
-            select(HumanTask)
-            .where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            .order_by(HumanTask.created_at, HumanTask.id)
-        ).scalars()
+        open_tasks = session.execute(_OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars()
     escalations = []
     if case.escalated:
         escalations = session.execute(

@@ -13,10 +13,11 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -26,7 +27,15 @@ from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
-from .common import EngineContext, PageRequest, acting, case_view, paged, task_view
+from .common import (
+    EngineContext,
+    PagedStatement,
+    PageRequest,
+    acting,
+    case_view,
+    paged_statement,
+    task_view,
+)
 
 OVERSEERS = ("supervisors", "admins")
 TASK_STATUSES = ("open", "completed", "cancelled")
@@ -65,35 +74,19 @@ class TaskService:
     ) -> dict:
         if status not in TASK_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(TASK_STATUSES)}")
-        query = select(HumanTask).where(HumanTask.status == status)
-        if mine:
-            query = query.where(HumanTask.assignee == actor.username)
-        elif not actor.in_any(*OVERSEERS):
-            groups = sorted(actor.groups)
-            if status == "open":
-                # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
-                visible = or_(
-                    HumanTask.assignee == actor.username,
-                    HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
-                )
-            else:
-                visible = or_(HumanTask.completed_by == actor.username, HumanTask.candidate_group.in_(groups))
-            query = query.where(visible)
-        if group:
-            query = query.where(HumanTask.candidate_group == group)
-        if case_id:
-            query = query.where(HumanTask.case_id == case_id)
-        if approvals_only:
-            query = query.where(HumanTask.approval_level.is_not(None))
-        query = query.order_by(
-            HumanTask.priority_rank,
-            HumanTask.due_at.is_(None),
-            HumanTask.due_at,
-            HumanTask.created_at,
-            HumanTask.id,
+        overseer = actor.in_any(*OVERSEERS)
+        statement = _task_list_statement(
+            mine, overseer, status == "open", bool(group), bool(case_id), approvals_only
         )
+        params = {
+            "status": status,
+            "username": actor.username,
+            "groups": sorted(actor.groups),
+            "group": group,
+            "case_id": case_id,
+        }
         with self.ctx.db.unit_of_work(write=False) as uow:
-            return paged(uow.session, query, page, lambda row: task_view(self.ctx, row))
+            return paged_statement(uow.session, statement, params, page, lambda row: task_view(self.ctx, row))
 
     def get(self, actor: Actor, task_id: str) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:
@@ -245,6 +238,43 @@ def date_order_errors(
         if isinstance(value, str) and isinstance(bound, str) and value[:10] > bound[:10]:
             errors[name] = [f"is after the day of {bound_field} ({bound[:10]})"]
     return errors
+
+
+@functools.lru_cache(maxsize=64)
+def _task_list_statement(
+    mine: bool, overseer: bool, open_only: bool, by_group: bool, by_case: bool, approvals_only: bool
+) -> PagedStatement:
+    """The inbox query for one combination of filters, built once; values are bound per call."""
+    query = select(HumanTask).where(HumanTask.status == bindparam("status"))
+    if mine:
+        query = query.where(HumanTask.assignee == bindparam("username"))
+    elif not overseer:
+        groups = bindparam("groups", expanding=True)
+        if open_only:
+            # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
+            visible = or_(
+                HumanTask.assignee == bindparam("username"),
+                HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
+            )
+        else:
+            visible = or_(
+                HumanTask.completed_by == bindparam("username"), HumanTask.candidate_group.in_(groups)
+            )
+        query = query.where(visible)
+    if by_group:
+        query = query.where(HumanTask.candidate_group == bindparam("group"))
+    if by_case:
+        query = query.where(HumanTask.case_id == bindparam("case_id"))
+    if approvals_only:
+        query = query.where(HumanTask.approval_level.is_not(None))
+    query = query.order_by(
+        HumanTask.priority_rank,
+        HumanTask.due_at.is_(None),
+        HumanTask.due_at,
+        HumanTask.created_at,
+        HumanTask.id,
+    )
+    return PagedStatement.of(query)
 
 
 def _definition_id(session, row: HumanTask) -> int:

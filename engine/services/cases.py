@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,6 +40,20 @@ CASE_STATUSES = ("running", "completed", "cancelled", "error")
 def _request_digest(process_key: str, business_key: str | None, data: dict) -> str:
     text = json.dumps([process_key, business_key, data], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _next_counter(insert) -> Any:
+    """Add one to a named counter, creating it at 1, and return the new value (one statement)."""
+    return (
+        insert(Counter)
+        .values(name=bindparam("name"), value=1)
+        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+        .returning(Counter.value)
+    )
+
+
+# Built once per dialect (False: SQLite, True: PostgreSQL), not on every start.
+_NEXT_COUNTER = {False: _next_counter(sqlite_insert), True: _next_counter(pg_insert)}
 
 
 class CaseService:
@@ -180,15 +194,8 @@ class CaseService:
         """`TS-<local date>-<daily sequence>`, e.g. TS-20261122-000123 (atomic on both databases)."""
         day = self.ctx.local(now).strftime("%Y%m%d")
         name = f"business_key:{day}"
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(Counter)
-            .values(name=name, value=1)
-            .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
-            .returning(Counter.value)
-        )
-        value = session.execute(statement).scalar_one()
+        statement = _NEXT_COUNTER[session.get_bind().dialect.name == "postgresql"]
+        value = session.execute(statement, {"name": name}).scalar_one()
         return f"TS-{day}-{value:06d}"
 
     # ---- read

@@ -24,7 +24,10 @@ class Statements:
     """The SQL statements the engine's database sends while the block runs."""
 
     def __init__(self, engine) -> None:
-        self.engines = {engine.db.write_engine, engine.db.read_engine}
+        # On PostgreSQL the read engine shares the write engine's pool and listeners.
+        self.engines = {engine.db.write_engine}
+        if engine.db.is_sqlite:
+            self.engines.add(engine.db.read_engine)
         self.sql: list[str] = []
 
     def _record(self, _conn, _cursor, statement, _params, _context, _many) -> None:
@@ -126,3 +129,12 @@ def test_a_pooled_postgresql_connection_dropped_while_idle_is_replaced(api, engi
     time.sleep(0.1)
     assert api.get(f"/api/v1/cases/{case['id']}", "li.na").status_code == 200
     assert register(api, case)["status"] == "running"
+
+
+def test_reads_on_postgresql_open_no_transaction(engine, backend):
+    if backend["name"] != "postgresql":
+        pytest.skip("SQLite's reads take a snapshot with BEGIN, which WAL readers need")
+    with engine.db.unit_of_work(write=False) as uow:
+        assert uow.session.connection().connection.dbapi_connection.autocommit is True
+    with engine.db.unit_of_work() as uow:  # writes still run in a transaction
+        assert uow.session.connection().connection.dbapi_connection.autocommit is False

@@ -4,7 +4,8 @@ One writer per case at a time is the rule every act relies on:
 - SQLite: WAL (readers never block the writer), a busy timeout, and write transactions that
   start with `BEGIN IMMEDIATE`, so two writers queue instead of failing half-way;
 - PostgreSQL: the acting transaction takes the case row with `SELECT … FOR UPDATE`
-  (see `UnitOfWork.lock_case`); a second writer waits, then sees the new state.
+  (see `UnitOfWork.lock_case`); a second writer waits, then sees the new state. Reads
+  (`unit_of_work(write=False)`) run in autocommit mode: they never write.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ class Database:
                 echo=echo,
             )
             _ping_after_idle(self.write_engine)
-            self.read_engine = self.write_engine
+            # Reads run without a transaction: under READ COMMITTED each statement sees the
+            # newest committed data whether or not a transaction is open, so BEGIN and the
+            # ROLLBACK that ends a read were two round trips that changed nothing. Same pool.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 

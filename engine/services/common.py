@@ -93,12 +93,15 @@ class PagedStatement:
 
     rows: Any
     count: Any
+    # True: the query selects one ORM entity (objects); False: columns (rows, read by name).
+    entities: bool = True
 
     @classmethod
-    def of(cls, query) -> PagedStatement:
+    def of(cls, query, entities: bool = True) -> PagedStatement:
         return cls(
             rows=query.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
             count=select(func.count()).select_from(query.order_by(None).subquery()),
+            entities=entities,
         )
 
 
@@ -108,7 +111,8 @@ def paged_statement(
     """`paged` for a statement built once (`PagedStatement`), with its parameters."""
     page = page.clamp()
     bound = {**params, "page_limit": page.per_page, "page_offset": page.offset}
-    rows = session.execute(statement.rows, bound).scalars().all()
+    result = session.execute(statement.rows, bound)
+    rows = result.scalars().all() if statement.entities else result.all()
     if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
         total = page.offset + len(rows)
     else:

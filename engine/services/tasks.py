@@ -240,41 +240,59 @@ def date_order_errors(
     return errors
 
 
+_TASKS = HumanTask.__table__.c
+# What an inbox row shows (`task_view` without a definition): plain columns, read as rows, not
+# as ORM objects, and without the task's data, which only a single task's view carries.
+_INBOX_COLUMNS = (
+    _TASKS.id,
+    _TASKS.case_id,
+    _TASKS.name,
+    _TASKS.element_id,
+    _TASKS.lane,
+    _TASKS.candidate_group,
+    _TASKS.assignee,
+    _TASKS.status,
+    _TASKS.created_at,
+    _TASKS.due_at,
+    _TASKS.completed_at,
+    _TASKS.completed_by,
+    _TASKS.approval_level.is_not(None).label("is_approval"),
+)
+
+
 @functools.lru_cache(maxsize=64)
 def _task_list_statement(
     mine: bool, overseer: bool, open_only: bool, by_group: bool, by_case: bool, approvals_only: bool
 ) -> PagedStatement:
     """The inbox query for one combination of filters, built once; values are bound per call."""
-    query = select(HumanTask).where(HumanTask.status == bindparam("status"))
+    query = select(*_INBOX_COLUMNS).where(_TASKS.status == bindparam("status"))
     if mine:
-        query = query.where(HumanTask.assignee == bindparam("username"))
+        query = query.where(_TASKS.assignee == bindparam("username"))
     elif not overseer:
         groups = bindparam("groups", expanding=True)
         if open_only:
             # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
             visible = or_(
-                HumanTask.assignee == bindparam("username"),
-                HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
+                _TASKS.assignee == bindparam("username"),
+                _TASKS.assignee.is_(None) & _TASKS.candidate_group.in_(groups),
             )
         else:
-            visible = or_(
-                HumanTask.completed_by == bindparam("username"), HumanTask.candidate_group.in_(groups)
-            )
+            visible = or_(_TASKS.completed_by == bindparam("username"), _TASKS.candidate_group.in_(groups))
         query = query.where(visible)
     if by_group:
-        query = query.where(HumanTask.candidate_group == bindparam("group"))
+        query = query.where(_TASKS.candidate_group == bindparam("group"))
     if by_case:
-        query = query.where(HumanTask.case_id == bindparam("case_id"))
+        query = query.where(_TASKS.case_id == bindparam("case_id"))
     if approvals_only:
-        query = query.where(HumanTask.approval_level.is_not(None))
+        query = query.where(_TASKS.approval_level.is_not(None))
     query = query.order_by(
-        HumanTask.priority_rank,
-        HumanTask.due_at.is_(None),
-        HumanTask.due_at,
-        HumanTask.created_at,
-        HumanTask.id,
+        _TASKS.priority_rank,
+        _TASKS.due_at.is_(None),
+        _TASKS.due_at,
+        _TASKS.created_at,
+        _TASKS.id,
     )
-    return PagedStatement.of(query)
+    return PagedStatement.of(query, entities=False)
 
 
 def _definition_id(session, row: HumanTask) -> int:

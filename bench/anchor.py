@@ -16,6 +16,8 @@ service is compared with its peers on. Three runners alternate round by round af
 
 The headline is `overhead_ratio` = (http − 6 × trivial) / engine, medians per lifecycle: what the
 service spends on one lifecycle beyond the wire, per unit of work SpiffWorkflow must do anyway.
+`overhead_ratio_cpu` is the same in CPU time (the service process's, all threads, and this
+thread's for SpiffWorkflow alone): steadier than wall time on a shared machine.
 `--postgres` runs the HTTP side on PostgreSQL instead of SQLite. `--profile` adds pyinstrument
 profiles of the lifecycle in-process (Flask's test client) and of the engine-only runner.
 
@@ -114,6 +116,7 @@ class AnchorEngineOnly:
         return workflow, self.serializer.serialize_json(workflow)
 
     def lifecycle(self, _n: int) -> float:
+        """Start, register, handle: three (de)serializations, as between requests; returns ms."""
         watch = Stopwatch()
         workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
         workflow.do_engine_steps()
@@ -132,6 +135,7 @@ class AnchorClient(Client):
     """The six requests of an anchor lifecycle, and the trivial request, as li.na."""
 
     def lifecycle(self, _n: int) -> float:
+        """The six requests of one lifecycle; returns ms."""
         watch = Stopwatch()
         case = self.post(USER, "/api/v1/cases", {"process": PROCESS, "data": {}}, "start")
         for element, data, list_label in (
@@ -147,6 +151,7 @@ class AnchorClient(Client):
         return watch.ms
 
     def trivial(self, _n: int) -> float:
+        """One `GET /api/v1/health`; returns ms."""
         watch = Stopwatch()
         self.get(USER, "/api/v1/health", "trivial")
         return watch.ms
@@ -217,6 +222,7 @@ def with_cpu(run: Runner, cpu_ms: Callable[[], float], into: list[float]) -> Run
 
 
 def measure(database_url: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The three runners alternated against a fresh database; every figure of the result."""
     deployed_service(database_url)
     engine = AnchorEngineOnly()
     counter = Counter()
@@ -259,6 +265,7 @@ def measure(database_url: str, folder: Path, args: argparse.Namespace) -> dict[s
 
 
 def main() -> None:
+    """Parse the options, run on SQLite or PostgreSQL, print the headline and the JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.anchor", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few lifecycles (under a minute)")
     parser.add_argument("--postgres", action="store_true", help="the service on PostgreSQL, not SQLite")

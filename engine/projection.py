@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from .identity import SYSTEM, Actor, Directory
@@ -54,16 +54,41 @@ def add_event(
     task_id: str | None = None,
     detail: dict | None = None,
 ) -> None:
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            at=at,
-            actor=actor if isinstance(actor, str) else actor.username,
-            type=type_,
-            task_id=task_id,
-            detail=detail or {},
-        )
+    """Record an audit event; it is written with the act's others when the transaction commits."""
+    pending = session.info.get(_PENDING_EVENTS)
+    if pending is None:
+        pending = session.info[_PENDING_EVENTS] = []
+    pending.append(
+        {
+            "case_id": case_id,
+            "at": at,
+            "actor": actor if isinstance(actor, str) else actor.username,
+            "type": type_,
+            "task_id": task_id,
+            "detail": detail or {},
+        }
     )
+
+
+# An act's audit events wait in `session.info` and go in one multi-row INSERT just before the
+# commit: the ORM would insert them as objects with `RETURNING id` to learn keys nobody reads.
+# Nothing reads events inside the transaction that writes them; their order (by id) is the
+# order they were added in, as before.
+_PENDING_EVENTS = "pending_case_events"
+_INSERT_EVENTS = CaseEvent.__table__.insert()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    pending = session.info.pop(_PENDING_EVENTS, None)
+    if pending:
+        session.flush()  # the case rows the events refer to first
+        session.connection().execute(_INSERT_EVENTS, pending)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_events(session: Session, _previous_transaction) -> None:
+    session.info.pop(_PENDING_EVENTS, None)
 
 
 def query_columns(case: Case) -> None:

@@ -15,7 +15,7 @@ from functools import cached_property
 from jsonschema.protocols import Validator
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ..forms import compile_validator
@@ -79,6 +79,14 @@ class LoadedDefinition:
         return None
 
 
+_LATEST_ID = (
+    select(ProcessDefinition.id)
+    .where(ProcessDefinition.process_key == bindparam("key"))
+    .order_by(ProcessDefinition.version.desc())
+    .limit(1)
+)
+
+
 class DefinitionRepository:
     """Reads and writes process versions; caches their parsed specs by version id."""
 
@@ -139,6 +147,15 @@ class DefinitionRepository:
             .order_by(ProcessDefinition.version.desc())
             .limit(1)
         ).scalar_one_or_none()
+
+    def latest_loaded(self, session: Session, key: str) -> LoadedDefinition | None:
+        """The newest version of a process, parsed: one small query for its id, the rest cached.
+
+        `latest` reads the whole row (every file and the serialized spec) only to find the id of
+        a version whose parse is already cached; starting a case needs just the id.
+        """
+        definition_id = session.execute(_LATEST_ID, {"key": key}).scalar()
+        return self.load_id(session, definition_id) if definition_id is not None else None
 
     @staticmethod
     def latest_query() -> Select:

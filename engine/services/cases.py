@@ -8,7 +8,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -73,6 +73,20 @@ def _request_digest(process_key: str, business_key: str | None, data: dict) -> s
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _next_counter(insert) -> Any:
+    """Add one to a named counter, creating it at 1, and return the new value (one statement)."""
+    return (
+        insert(Counter)
+        .values(name=bindparam("name"), value=1)
+        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
+        .returning(Counter.value)
+    )
+
+
+# Built once per dialect (False: SQLite, True: PostgreSQL), not on every start.
+_NEXT_COUNTER = {False: _next_counter(sqlite_insert), True: _next_counter(pg_insert)}
+
+
 class CaseService:
     def __init__(self, ctx: EngineContext):
         self.ctx = ctx
@@ -120,14 +134,13 @@ class CaseService:
                 existing = self._replay(session, actor, idempotency_key, digest)
                 if existing is not None:
                     return existing, False
-            row = self.ctx.definitions.latest(session, process_key)
-            if row is None:
+            definition = self.ctx.definitions.latest_loaded(session, process_key)
+            if definition is None:
                 raise NotFound(f"no process '{process_key}' is deployed")
             callers = ", ".join(sorted(self.ctx.definitions.callers(session).get(process_key, [])))
             if callers:
                 message = f"'{process_key}' is only ever called by {callers}; start that instead"
                 raise ValidationFailed("this process cannot be started directly", {"process": [message]})
-            definition = self.ctx.definitions.load(row)
             data = json.loads(json.dumps(data))
             owner = owner_at_intake(self.ctx, actor, data)
             start_form = definition.form(definition.start_form_file)
@@ -172,7 +185,7 @@ class CaseService:
             case = Case(
                 id=case_id,
                 process_key=process_key,
-                definition_id=row.id,
+                definition_id=definition.id,
                 business_key=business_key,
                 status="running",
                 created_by=actor.username,
@@ -193,11 +206,12 @@ class CaseService:
                 "case_started",
                 detail={
                     "process": process_key,
-                    "version": row.version,
+                    "version": definition.version,
                     "business_key": business_key,
                 },
             )
-            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            # A new case has no task rows yet: nothing to read back.
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows=[])
             if "batch" in (case.data.get("urgent_kinds") or []):
                 form_batch(self.ctx, session, case, now)
             if idempotency_key:
@@ -245,15 +259,8 @@ class CaseService:
     def _next_number(self, session: Session, now) -> str:
         day = self.ctx.local(now).strftime("%Y%m%d")
         name = f"business_key:{day}"
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(Counter)
-            .values(name=name, value=1)
-            .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
-            .returning(Counter.value)
-        )
-        value = session.execute(statement).scalar_one()
+        statement = _NEXT_COUNTER[session.get_bind().dialect.name == "postgresql"]
+        value = session.execute(statement, {"name": name}).scalar_one()
         return f"TS-{day}-{value:06d}"
 
     # ---- read

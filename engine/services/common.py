@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -68,8 +68,56 @@ class PageRequest:
 def paged(session: Session, query, page: PageRequest, view: Callable[[Any], dict]) -> dict:
     """Run a select as one page of `{"items", "page", "per_page", "total"}`."""
     page = page.clamp()
-    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     rows = session.execute(query.limit(page.per_page).offset(page.offset)).scalars().all()
+    if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
+        # The last page (or no rows at all): the total is known without counting.
+        total = page.offset + len(rows)
+    else:
+        total = session.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar_one()
+    return {
+        "items": [view(r) for r in rows],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": total,
+    }
+
+
+@dataclass(frozen=True)
+class PagedStatement:
+    """A list query built once: its page (LIMIT and OFFSET bound) and its count, same filters.
+
+    A statement object built once keeps its compiled form's cache key; one built per request
+    is walked again each time to find it. Values go in as bound parameters.
+    """
+
+    rows: Any
+    count: Any
+    # True: the query selects one ORM entity (objects); False: columns (rows, read by name).
+    entities: bool = True
+
+    @classmethod
+    def of(cls, query, entities: bool = True) -> PagedStatement:
+        return cls(
+            rows=query.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
+            count=select(func.count()).select_from(query.order_by(None).subquery()),
+            entities=entities,
+        )
+
+
+def paged_statement(
+    session: Session, statement: PagedStatement, params: dict[str, Any], page: PageRequest, view
+) -> dict:
+    """`paged` for a statement built once (`PagedStatement`), with its parameters."""
+    page = page.clamp()
+    bound = {**params, "page_limit": page.per_page, "page_offset": page.offset}
+    result = session.execute(statement.rows, bound)
+    rows = result.scalars().all() if statement.entities else result.all()
+    if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
+        total = page.offset + len(rows)
+    else:
+        total = session.execute(statement.count, params).scalar_one()
     return {
         "items": [view(r) for r in rows],
         "page": page.page,
@@ -146,6 +194,14 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
     }
 
 
+# Built once (see PagedStatement): the open tasks a case view lists, oldest first.
+_OPEN_TASKS_OF_CASE = (
+    select(HumanTask)
+    .where(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open")
+    .order_by(HumanTask.created_at, HumanTask.id)
+)
+
+
 def case_view(
     ctx: EngineContext,
     session: Session,
@@ -158,13 +214,7 @@ def case_view(
     `whole=False` masks the personal fields (DOMAIN §8) for a reader who does not work the case.
     """
     if open_tasks is None:
-        open_tasks = list(
-            session.execute(
-                select(HumanTask)
-                .where(HumanTask.case_id == case.id, HumanTask.status == "open")
-                .order_by(HumanTask.created_at, HumanTask.id)
-            ).scalars()
-        )
+        open_tasks = list(session.execute(_OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars())
     escalations = []
     if case.escalated:
         escalations = session.execute(
@@ -188,7 +238,7 @@ def case_view(
                 for e in escalations
             ],
             "error": local_times(ctx, case.error),
-            "links": links_of(session, case.id),
+            "links": links_of(session, case.id) if case.linked else [],
         }
     )
     return view

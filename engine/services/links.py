@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ..store.models import Case, CaseLink
@@ -28,6 +28,22 @@ COORDINATES = "coordinates"
 def add_link(session: Session, case_id: str, linked_case_id: str, kind: str, at: datetime) -> None:
     """Record that `case_id` relates to `linked_case_id` (in the caller's transaction)."""
     session.add(CaseLink(case_id=case_id, linked_case_id=linked_case_id, kind=kind, at=at))
+    # A flag, not a change of the case: a stored case is marked without the revision check
+    # (`Case.revision` guards acts on a case, and linking another case to it is not one), its
+    # in-memory copy too; a case not yet inserted carries the flag in. No autoflush: the link row
+    # must not be flushed before the new case it names.
+    with session.no_autoflush:
+        for end in (case_id, linked_case_id):
+            pending = next((c for c in session.new if isinstance(c, Case) and c.id == end), None)
+            if pending is not None:
+                pending.linked = True
+                continue
+            session.execute(
+                update(Case)
+                .where(Case.id == end, Case.linked.is_(False))
+                .values(linked=True)
+                .execution_options(synchronize_session="evaluate")
+            )
 
 
 def batch_anchor(session: Session, case_id: str) -> str | None:
@@ -65,17 +81,23 @@ def coordinators_of(session: Session, anchor: str) -> list[str]:
 
 
 def links_of(session: Session, case_id: str) -> list[dict]:
-    """`[{"case_id", "business_key", "kind"}]` of every case linked to this one."""
-    rows = session.execute(
-        select(CaseLink)
-        .where(
-            or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id),
-            CaseLink.kind.not_in((BATCH, COORDINATES)),
-        )
-        .order_by(CaseLink.id)
-    ).scalars()
+    """`[{"case_id", "business_key", "kind"}]` of every case linked to this one.
+
+    The case view reads them only for a case marked `linked` (see `add_link`).
+    """
+    rows = list(
+        session.execute(
+            select(CaseLink)
+            .where(or_(CaseLink.case_id == case_id, CaseLink.linked_case_id == case_id))
+            .order_by(CaseLink.id)
+        ).scalars()
+    )
+    if not rows:
+        return []
     found = []
     for row in rows:
+        if row.kind in (BATCH, COORDINATES):
+            continue
         if row.case_id == case_id:
             found.append((row.linked_case_id, row.kind))
         else:

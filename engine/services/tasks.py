@@ -13,10 +13,11 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -26,7 +27,15 @@ from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
-from .common import EngineContext, PageRequest, acting, case_view, paged, task_view
+from .common import (
+    EngineContext,
+    PagedStatement,
+    PageRequest,
+    acting,
+    case_view,
+    paged_statement,
+    task_view,
+)
 from .ownership import check_may_release
 
 OVERSEERS = ("supervisors", "admins")
@@ -66,35 +75,19 @@ class TaskService:
     ) -> dict:
         if status not in TASK_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(TASK_STATUSES)}")
-        query = select(HumanTask).where(HumanTask.status == status)
-        if mine:
-            query = query.where(HumanTask.assignee == actor.username)
-        elif not actor.in_any(*OVERSEERS):
-            groups = sorted(actor.groups)
-            if status == "open":
-                # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
-                visible = or_(
-                    HumanTask.assignee == actor.username,
-                    HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(groups),
-                )
-            else:
-                visible = or_(HumanTask.completed_by == actor.username, HumanTask.candidate_group.in_(groups))
-            query = query.where(visible)
-        if group:
-            query = query.where(HumanTask.candidate_group == group)
-        if case_id:
-            query = query.where(HumanTask.case_id == case_id)
-        if approvals_only:
-            query = query.where(HumanTask.approval_level.is_not(None))
-        query = query.order_by(
-            HumanTask.priority_rank,
-            HumanTask.due_at.is_(None),
-            HumanTask.due_at,
-            HumanTask.created_at,
-            HumanTask.id,
+        overseer = actor.in_any(*OVERSEERS)
+        statement = _task_list_statement(
+            mine, overseer, status == "open", bool(group), bool(case_id), approvals_only
         )
+        params = {
+            "status": status,
+            "username": actor.username,
+            "groups": sorted(actor.groups),
+            "group": group,
+            "case_id": case_id,
+        }
         with self.ctx.db.unit_of_work(write=False) as uow:
-            return paged(uow.session, query, page, lambda row: task_view(self.ctx, row))
+            return paged_statement(uow.session, statement, params, page, lambda row: task_view(self.ctx, row))
 
     def get(self, actor: Actor, task_id: str) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:
@@ -158,10 +151,10 @@ class TaskService:
         """Complete a user task with its form data and run the case on to its next wait."""
         with acting(self.ctx) as uow:
             session = uow.session
-            found = uow.lock_task_and_case(task_id)
+            found = uow.lock_task_case_and_open_tasks(task_id)
             if found is None:
                 raise NotFound(f"no task {task_id}")
-            row, case = found
+            row, case, open_rows = found
             if row.status != "open":
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
@@ -217,7 +210,7 @@ class TaskService:
                 task_id,
                 {"element_id": row.element_id, "name": row.name, "data": data},
             )
-            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory)
+            open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows)
             return case_view(self.ctx, session, case, open_tasks)
 
     @staticmethod
@@ -247,6 +240,61 @@ def date_order_errors(
         if isinstance(value, str) and isinstance(bound, str) and value[:10] > bound[:10]:
             errors[name] = [f"is after the day of {bound_field} ({bound[:10]})"]
     return errors
+
+
+_TASKS = HumanTask.__table__.c
+# What an inbox row shows (`task_view` without a definition): plain columns, read as rows, not
+# as ORM objects, and without the task's data, which only a single task's view carries.
+_INBOX_COLUMNS = (
+    _TASKS.id,
+    _TASKS.case_id,
+    _TASKS.name,
+    _TASKS.element_id,
+    _TASKS.lane,
+    _TASKS.candidate_group,
+    _TASKS.assignee,
+    _TASKS.status,
+    _TASKS.created_at,
+    _TASKS.due_at,
+    _TASKS.completed_at,
+    _TASKS.completed_by,
+    _TASKS.approval_level.is_not(None).label("is_approval"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _task_list_statement(
+    mine: bool, overseer: bool, open_only: bool, by_group: bool, by_case: bool, approvals_only: bool
+) -> PagedStatement:
+    """The inbox query for one combination of filters, built once; values are bound per call."""
+    query = select(*_INBOX_COLUMNS).where(_TASKS.status == bindparam("status"))
+    if mine:
+        query = query.where(_TASKS.assignee == bindparam("username"))
+    elif not overseer:
+        groups = bindparam("groups", expanding=True)
+        if open_only:
+            # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
+            visible = or_(
+                _TASKS.assignee == bindparam("username"),
+                _TASKS.assignee.is_(None) & _TASKS.candidate_group.in_(groups),
+            )
+        else:
+            visible = or_(_TASKS.completed_by == bindparam("username"), _TASKS.candidate_group.in_(groups))
+        query = query.where(visible)
+    if by_group:
+        query = query.where(_TASKS.candidate_group == bindparam("group"))
+    if by_case:
+        query = query.where(_TASKS.case_id == bindparam("case_id"))
+    if approvals_only:
+        query = query.where(_TASKS.approval_level.is_not(None))
+    query = query.order_by(
+        _TASKS.priority_rank,
+        _TASKS.due_at.is_(None),
+        _TASKS.due_at,
+        _TASKS.created_at,
+        _TASKS.id,
+    )
+    return PagedStatement.of(query, entities=False)
 
 
 def _definition_id(session, row: HumanTask) -> int:

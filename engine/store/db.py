@@ -4,20 +4,22 @@ One writer per case at a time is the rule every act relies on:
 - SQLite: WAL (readers never block the writer), a busy timeout, and write transactions that
   start with `BEGIN IMMEDIATE`, so two writers queue instead of failing half-way;
 - PostgreSQL: the acting transaction takes the case row with `SELECT … FOR UPDATE`
-  (see `UnitOfWork.lock_case`); a second writer waits, then sees the new state.
+  (see `UnitOfWork.lock_case`); a second writer waits, then sees the new state. Reads
+  (`unit_of_work(write=False)`) run in autocommit mode: they never write.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, exc, func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,10 +30,38 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant: the key of the PostgreSQL advisory lock held while migrating.
 _MIGRATION_LOCK_KEY = 7_301_2026
+# A pooled PostgreSQL connection idle longer than this is checked before it is used.
+PING_AFTER_IDLE_S = 5.0
 
 
 def _json_dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before use only when it sat idle for a while.
+
+    `pool_pre_ping` costs a round trip on every checkout, that is on every request, to guard
+    against a connection the server dropped while it sat in the pool (a restart, an idle
+    timeout). A connection used moments ago is alive; one idle for `PING_AFTER_IDLE_S` is
+    pinged, and a dead one is replaced before the request sees it (the pool retries the
+    checkout on `DisconnectionError`). A connection that dies in between fails its request
+    once, and the pool then drops every connection as old as it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"a pooled connection is gone: {error}") from error
 
 
 class Database:
@@ -50,12 +80,15 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_timeout=30,
                 json_serializer=_json_dumps,
                 echo=echo,
             )
-            self.read_engine = self.write_engine
+            _ping_after_idle(self.write_engine)
+            # Reads run without a transaction: under READ COMMITTED each statement sees the
+            # newest committed data whether or not a transaction is open, so BEGIN and the
+            # ROLLBACK that ends a read were two round trips that changed nothing. Same pool.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -123,6 +156,28 @@ class Database:
             self.read_engine.dispose()
 
 
+# Built once: the statements of the act people do most (completing a task), with bound
+# parameters, so a request neither rebuilds nor recompiles them.
+_CASE_OF_TASK = select(HumanTask.case_id).where(HumanTask.id == bindparam("task_id")).scalar_subquery()
+# A task and the open tasks of its case (which the act brings in line with the workflow).
+_TASK_AND_OPEN = or_(
+    HumanTask.id == bindparam("task_id"),
+    and_(HumanTask.case_id == _CASE_OF_TASK, HumanTask.status == "open"),
+)
+_TASKS_WITH_CASE = select(HumanTask, Case).join(Case, Case.id == HumanTask.case_id).where(_TASK_AND_OPEN)
+_LOCK_CASE_OF_TASK = select(Case).where(Case.id == _CASE_OF_TASK).with_for_update()
+_TASKS_OF_LOCKED_CASE = (
+    select(HumanTask)
+    .where(
+        or_(
+            HumanTask.id == bindparam("task_id"),
+            and_(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open"),
+        )
+    )
+    .execution_options(populate_existing=True)
+)
+
+
 class UnitOfWork:
     """A session plus the locking rule of the database it belongs to."""
 
@@ -145,6 +200,30 @@ class UnitOfWork:
             select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
         ).scalar_one()
         return row, case
+
+    def lock_task_case_and_open_tasks(self, task_id: str) -> tuple[HumanTask, Case, list[HumanTask]] | None:
+        """A user task, its case and the case's open tasks, read for writing under the case's lock.
+
+        `lock_task_and_case` plus the open tasks, in one statement on SQLite (BEGIN IMMEDIATE
+        already holds the write lock) and two on PostgreSQL (the case row locked, then the tasks
+        read under the lock, so a completion that committed meanwhile is visible).
+        """
+        params = {"task_id": task_id}
+        if self.database.is_sqlite:
+            pairs = self.session.execute(_TASKS_WITH_CASE, params).all()
+            if not pairs:
+                return None
+            case = pairs[0][1]
+            rows = [pair[0] for pair in pairs]
+        else:
+            case = self.session.execute(_LOCK_CASE_OF_TASK, params).scalar_one_or_none()
+            if case is None:
+                return None
+            rows = list(self.session.execute(_TASKS_OF_LOCKED_CASE, {**params, "case_id": case.id}).scalars())
+        row = next((r for r in rows if r.id == task_id), None)
+        if row is None:
+            return None
+        return row, case, [r for r in rows if r.status == "open"]
 
     def lock_case(self, case_id: str) -> Case | None:
         """Load a case for writing; on PostgreSQL wait for and hold its row lock."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -118,6 +119,8 @@ class Case(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     # Set once a deadline of the case has passed (its escalations are in `escalations`).
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether any case_links row names this case: a case view reads its links only then.
+    linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # Every UPDATE checks and bumps `revision`; a stale writer gets StaleDataError, never a lost update.
     __mapper_args__ = {"version_id_col": revision}

@@ -6,6 +6,7 @@ Create Date: 2026-11-30
 
 `attachments`: evidence files on a case (the bytes are in the content-addressed file store).
 `case_links`: a case pointing at a related one (a repeat complaint at the case it repeats).
+`cases.linked`: whether a case has links at all, so a case view reads them only when it does.
 """
 
 import sqlalchemy as sa
@@ -50,9 +51,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("case_id", "linked_case_id", "kind", name="uq_case_link"),
     )
     op.create_index("ix_case_link_linked", "case_links", ["linked_case_id"], unique=False)
+    op.add_column("cases", sa.Column("linked", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    op.drop_column("cases", "linked")
     op.drop_index("ix_case_link_linked", table_name="case_links")
     op.drop_table("case_links")
     op.drop_index("ix_attachment_sha", table_name="attachments")

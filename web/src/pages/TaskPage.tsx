@@ -18,6 +18,30 @@ async function loadGuidance(caseId: string, elementId: string): Promise<string |
   return undefined;
 }
 
+type Phrase = { moment?: string; title?: string; text?: string };
+
+/**
+ * A form's UI schema may carry the suggested wording for the moment (DOMAIN §1): `ui:description`
+ * and `ui:options.suggested_wording` (process owners edit them in forms/*.uischema.json). They are
+ * shown beside the form, so they are taken out of what rjsf renders.
+ */
+export function splitWording(ui: Record<string, unknown> | undefined): { ui: Record<string, unknown>; intro?: string; phrases: Phrase[] } {
+  const { "ui:description": intro, "ui:options": options, ...rest } = ui || {};
+  const { suggested_wording: wording, ...otherOptions } = (options && typeof options === "object" ? options : {}) as Record<string, unknown>;
+  const cleaned: Record<string, unknown> = { ...rest };
+  if (Object.keys(otherOptions).length) cleaned["ui:options"] = otherOptions;
+  const phrases = Array.isArray(wording) ? (wording.filter((p) => p && typeof p === "object" && (p as Phrase).text) as Phrase[]) : [];
+  return { ui: cleaned, intro: typeof intro === "string" && intro ? intro : undefined, phrases };
+}
+
+const CONTACT_REASON: Record<string, string> = {
+  ask_progress: "询问进度 Asks about progress",
+  add_information: "补充情况 Adds information",
+  complain_again: "再次投诉 Complains again",
+  missed_call: "未接来电 Missed call",
+  other: "其他 Other",
+};
+
 export default function TaskPage() {
   const { taskId } = useParams();
   const me = useMe();
@@ -41,6 +65,9 @@ export default function TaskPage() {
   const mine = t.assignee === me.username;
   const open = t.status === "open";
   const wording = (t.data?.wording || c?.data?.wording || guidance.data) as Record<string, string> | string | undefined;
+  const form = splitWording(t.form?.ui_schema);
+  const contact = t.data?.contact as { note?: string; reason?: string; channel?: string; reached?: boolean; recorded_at?: string; recorded_by?: string } | undefined;
+  const aside = !!wording || form.phrases.length > 0;
 
   const act = async (what: "claim" | "unclaim") => {
     setBusy(true);
@@ -109,11 +136,21 @@ export default function TaskPage() {
           {message}
         </p>
       )}
-      <div className={wording ? "with-aside" : ""}>
+      {contact && typeof contact === "object" && (
+        <div className="card" data-testid="contact">
+          <h2>客户来电 The customer's call</h2>
+          <p>
+            {contact.recorded_at?.replace("T", " ").slice(0, 16)} · {contact.recorded_by} · {contact.reached === false ? "未接通 Missed" : "已接通 Reached"}
+            {contact.reason && ` · ${CONTACT_REASON[contact.reason] || contact.reason}`}
+          </p>
+          <p>{contact.note}</p>
+        </div>
+      )}
+      <div className={aside ? "with-aside" : ""}>
         {t.form && (
           <SchemaForm
             schema={t.form.schema}
-            uiSchema={t.form.ui_schema}
+            uiSchema={form.ui}
             formData={formData ?? t.data}
             onChange={setFormData}
             onSubmit={complete}
@@ -127,10 +164,24 @@ export default function TaskPage() {
             )}
           </SchemaForm>
         )}
-        {wording && (
+        {aside && (
           <aside className="wording">
             <h2>办理说明与话术 Guidance and wording</h2>
-            {typeof wording === "string" ? (
+            {form.phrases.length > 0 && (
+              <div data-testid="suggested-wording">
+                <h3>建议话术 Suggested wording</h3>
+                {form.intro && <p className="muted">{form.intro}</p>}
+                <ul className="plain phrases">
+                  {form.phrases.map((p, i) => (
+                    <li key={`${p.moment}-${i}`} data-moment={p.moment}>
+                      <strong>{p.title || p.moment}</strong>
+                      <p>{p.text}</p>
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            {!wording ? null : typeof wording === "string" ? (
               <p>{wording}</p>
             ) : (
               <dl>

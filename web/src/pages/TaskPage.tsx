@@ -184,14 +184,14 @@ export default function TaskPage() {
             {!wording ? null : typeof wording === "string" ? (
               <p>{wording}</p>
             ) : (
-              <dl>
+              <ul className="plain phrases">
                 {Object.entries(wording).map(([k, v]) => (
-                  <div key={k}>
-                    <dt>{k}</dt>
-                    <dd>{String(v)}</dd>
-                  </div>
+                  <li key={k}>
+                    <strong>{k}</strong>
+                    <p>{String(v)}</p>
+                  </li>
                 ))}
-              </dl>
+              </ul>
             )}
           </aside>
         )}

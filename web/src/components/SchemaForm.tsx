@@ -87,6 +87,22 @@ export function workbenchUi(schema: Schema, ui: Record<string, unknown> = {}): R
   return out;
 }
 
+/**
+ * The task's data without its `null` fields: a process sets a field to None to say "not answered
+ * yet" (a reopened round clears `visit_note`), and a form that starts with `null` in a string
+ * field would refuse itself ("应当是 string 类型") before the person has typed anything.
+ */
+export function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, withoutNulls(v)]),
+    );
+  return value;
+}
+
 export default function SchemaForm(props: {
   schema: Record<string, unknown>;
   uiSchema?: Record<string, unknown>;
@@ -103,7 +119,7 @@ export default function SchemaForm(props: {
     <Form
       schema={schema as RJSFSchema}
       uiSchema={workbenchUi(schema as Schema, props.uiSchema) as UiSchema}
-      formData={props.formData}
+      formData={withoutNulls(props.formData)}
       validator={validator}
       extraErrors={toErrorSchema(props.serverErrors)}
       showErrorList={false}

@@ -203,6 +203,7 @@ def test_each_remedy_of_one_application_is_decided_and_shown_on_its_own(person, 
     page.get_by_label("批准 Approve").check()
     page.get_by_label(re.compile("意见")).fill("同意换车")
     manager.no_sideways_scroll()
+    page.get_by_test_id("signoff-remedy").evaluate("e => e.scrollIntoView({block: 'start'})")
     manager.screenshot("sign-off-two-remedies-phone")
     page.get_by_role("button", name="提交审批 Submit decision").click()
     page.wait_for_url(re.compile(rf"/cases/{case['id']}$"))
@@ -220,14 +221,20 @@ def test_each_remedy_of_one_application_is_decided_and_shown_on_its_own(person, 
         json={"data": {"remedy_carried_out": True, "new_serial": "SN999"}},
     )
     assert done.status_code == 200, done.get_json()
-    case = api.complete(done.get_json(), "revise_or_withdraw", "zhao.min", {"action": "withdraw", "note": "告知客户"})
+    case = api.complete(
+        done.get_json(), "revise_or_withdraw", "zhao.min", {"action": "withdraw", "note": "告知客户"}
+    )
     outcome = case["data"]["remedy_outcome"]
     assert [(o["remedy"], o["approved"], o["reason"]) for o in outcome] == [
         ("exchange", True, None),
         ("compensation", False, "损失凭证不足"),
     ]
     page.reload()
-    lines = page.locator(".card", has_text="处理方案结果 Remedy outcomes").get_by_test_id("remedy-outcomes").locator("li")
+    lines = (
+        page.locator(".card", has_text="处理方案结果 Remedy outcomes")
+        .get_by_test_id("remedy-outcomes")
+        .locator("li")
+    )
     expect(lines).to_have_count(2)
     expect(lines.nth(0)).to_contain_text("换货 Exchange：批准 Approved")
     expect(lines.nth(1)).to_contain_text("赔偿 Compensation：未批准 Not approved")

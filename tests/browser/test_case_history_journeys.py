@@ -41,12 +41,22 @@ def test_an_owner_records_a_call_during_a_repair_and_calls_the_customer_back(per
     expect(panel.locator("label:has([name=note]) .field-error")).to_contain_text("请填写通话内容")
     assert contact_events(api, case["id"]) == []
 
+    # A note longer than the service takes: the service's own refusal, at the field; nothing recorded.
+    panel.get_by_label("通话内容 Note").fill("长" * 4001)
+    panel.get_by_role("button", name="记录 Record").click()
+    expect(panel.get_by_role("status")).to_contain_text("输入有误")
+    expect(panel.locator("label:has([name=note]) .field-error")).to_be_visible()
+    assert contact_events(api, case["id"]) == []
+    assert api.open_elements(api.case(case["id"])) == ["diagnose_and_repair"]
+
     panel.get_by_label("通话内容 Note").fill("客户来电询问技术员何时上门")
     panel.get_by_role("button", name="记录 Record").click()
     expect(panel.get_by_role("status")).to_contain_text("已记录来电")
     tasks = page.locator(".card", has_text="当前任务 Current tasks")
     expect(tasks.get_by_role("link", name="回电客户 Call the customer back")).to_be_visible()
-    expect(page.locator("ol.timeline")).to_contain_text("来电/去电 Call recorded")
+    expect(page.locator("ol.timeline")).to_contain_text(
+        "来电/去电 Call recorded 来电 inbound · 已接通 reached · 客户来电询问技术员何时上门"
+    )
     agent.no_sideways_scroll()
     panel.scroll_into_view_if_needed()
     agent.screenshot("record-call-phone")

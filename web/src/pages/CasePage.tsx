@@ -50,8 +50,14 @@ const LINK: Record<string, string> = {
   coordinated_by: "协调案件 coordinated by",
 };
 
-function detailText(detail: unknown): string {
+const DIRECTION: Record<string, string> = { inbound: "来电 inbound", outbound: "去电 outbound" };
+
+function detailText(detail: unknown, type?: string): string {
   if (detail == null) return "";
+  if (type === "contact_recorded" && typeof detail === "object") {
+    const d = detail as Record<string, unknown>;
+    return [label(DIRECTION, d.direction as string), d.reached === false ? "未接通 not reached" : "已接通 reached", d.note].filter(Boolean).join(" · ");
+  }
   if (typeof detail === "string") return detail;
   if (typeof detail === "object") {
     const d = detail as Record<string, unknown>;
@@ -228,7 +234,7 @@ export default function CasePage() {
       <ol className="timeline">
         {events.data?.items.map((e, i) => (
           <li key={i}>
-            <time>{time(e.at)}</time> <span className="actor">{e.actor}</span> {label(EVENT, e.type)} {detailText(e.detail)}
+            <time>{time(e.at)}</time> <span className="actor">{e.actor}</span> {label(EVENT, e.type)} {detailText(e.detail, e.type)}
           </li>
         ))}
       </ol>

@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, api, messageOf, type Case, type Task } from "../api";
-import SchemaForm from "../components/SchemaForm";
+import SchemaForm, { splitWording } from "../components/SchemaForm";
 import { useMe } from "../layout";
 import { Countdown, PriorityTag, Status, useLoad, useNow } from "../ui";
 
@@ -16,22 +16,6 @@ async function loadGuidance(caseId: string, elementId: string): Promise<string |
     if (text) return text;
   }
   return undefined;
-}
-
-type Phrase = { moment?: string; title?: string; text?: string };
-
-/**
- * A form's UI schema may carry the suggested wording for the moment (DOMAIN §1): `ui:description`
- * and `ui:options.suggested_wording` (process owners edit them in forms/*.uischema.json). They are
- * shown beside the form, so they are taken out of what rjsf renders.
- */
-export function splitWording(ui: Record<string, unknown> | undefined): { ui: Record<string, unknown>; intro?: string; phrases: Phrase[] } {
-  const { "ui:description": intro, "ui:options": options, ...rest } = ui || {};
-  const { suggested_wording: wording, ...otherOptions } = (options && typeof options === "object" ? options : {}) as Record<string, unknown>;
-  const cleaned: Record<string, unknown> = { ...rest };
-  if (Object.keys(otherOptions).length) cleaned["ui:options"] = otherOptions;
-  const phrases = Array.isArray(wording) ? (wording.filter((p) => p && typeof p === "object" && (p as Phrase).text) as Phrase[]) : [];
-  return { ui: cleaned, intro: typeof intro === "string" && intro ? intro : undefined, phrases };
 }
 
 const CONTACT_REASON: Record<string, string> = {

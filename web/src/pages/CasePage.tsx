@@ -1,4 +1,4 @@
-/** Everything about one case: summary, customer and product, deadlines, diagram, approvals, attachments, timeline. */
+/** Everything about one case: summary, customer and product, deadlines, recording a call, remedy outcomes, every round of handling, diagram, approvals, attachments, timeline. */
 import { useState, type FormEvent } from "react";
 import { Link, useLocation, useParams } from "react-router-dom";
 import { api, messageOf, type Case, type Page } from "../api";

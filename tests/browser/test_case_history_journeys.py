@@ -108,16 +108,24 @@ def test_a_case_reopened_once_shows_round_one_and_round_two(person, api):
     case = repair(api, case, fault_found="刹车线松动")
     case = visit(api, reply(api, case, text="已修好刹车线"), satisfied=False)
     case = repair(api, case, fault_found="刹车片磨损", parts_replaced=["刹车片"])
+
+    # Mid-way through round 2: round 1 is kept whole, and round 2's repair shows as in progress.
+    agent = person("li.na")
+    agent.sign_in(f"/cases/{case['id']}")
+    page = agent.page
+    history = page.get_by_test_id("rounds")
+    expect(history.locator("article.round")).to_have_count(2)
+    expect(history.locator("[data-round='1']")).to_contain_text("已修好刹车线")
+    expect(history.locator("[data-round='2'] h3")).to_contain_text("进行中 In progress")
+    expect(history.locator("[data-round='2']")).to_contain_text("刹车片磨损")
+
     case = visit(api, reply(api, case, text="已更换刹车片"), satisfied=True)
     rounds = api.case(case["id"])["data"]["rounds"]
     assert [(r["round"], r["reply"]["text"], r["visit"]["satisfied"]) for r in rounds] == [
         (1, "已修好刹车线", False),
         (2, "已更换刹车片", True),
     ]
-
-    agent = person("li.na")
-    agent.sign_in(f"/cases/{case['id']}")
-    page = agent.page
+    page.reload()
     history = page.get_by_test_id("rounds")
     expect(history.locator("article.round")).to_have_count(2)
     first, second = history.locator("[data-round='1']"), history.locator("[data-round='2']")
@@ -127,6 +135,7 @@ def test_a_case_reopened_once_shows_round_one_and_round_two(person, api):
     expect(first).to_contain_text("不满意 Not satisfied")
     expect(first).not_to_contain_text("刹车片磨损")
     expect(second.locator("h3")).to_contain_text("第2轮 Round 2")
+    expect(second.locator("h3")).not_to_contain_text("进行中")
     expect(second).to_contain_text("刹车片磨损")
     expect(second).to_contain_text("更换 刹车片")
     expect(second).to_contain_text("已更换刹车片")

@@ -87,6 +87,38 @@ export function workbenchUi(schema: Schema, ui: Record<string, unknown> = {}): R
   return out;
 }
 
+export type Phrase = { moment?: string; title?: string; text?: string };
+
+/**
+ * A form's UI schema may carry the suggested wording for the moment (DOMAIN §1): `ui:description`
+ * and `ui:options.suggested_wording` (process owners edit them in forms/*.uischema.json). They are
+ * shown beside the form, so they are taken out of what rjsf renders.
+ */
+export function splitWording(ui: Record<string, unknown> | undefined): { ui: Record<string, unknown>; intro?: string; phrases: Phrase[] } {
+  const { "ui:description": intro, "ui:options": options, ...rest } = ui || {};
+  const { suggested_wording: wording, ...otherOptions } = (options && typeof options === "object" ? options : {}) as Record<string, unknown>;
+  const cleaned: Record<string, unknown> = { ...rest };
+  if (Object.keys(otherOptions).length) cleaned["ui:options"] = otherOptions;
+  const phrases = Array.isArray(wording) ? (wording.filter((p) => p && typeof p === "object" && (p as Phrase).text) as Phrase[]) : [];
+  return { ui: cleaned, intro: typeof intro === "string" && intro ? intro : undefined, phrases };
+}
+
+/**
+ * The task's data without its `null` fields: a process sets a field to None to say "not answered
+ * yet" (a reopened round clears `visit_note`), and a form that starts with `null` in a string
+ * field would refuse itself ("应当是 string 类型") before the person has typed anything.
+ */
+export function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => [k, withoutNulls(v)]),
+    );
+  return value;
+}
+
 export default function SchemaForm(props: {
   schema: Record<string, unknown>;
   uiSchema?: Record<string, unknown>;
@@ -99,11 +131,14 @@ export default function SchemaForm(props: {
 }) {
   const { $schema, ...schema } = props.schema;
   void $schema;
+  // The wording is for the person, shown beside the form by the screen; rjsf gets only the layout.
+  const { ui } = splitWording(props.uiSchema);
+  if (props.uiSchema?.["ui:description"] !== undefined && !("ui:description" in ui)) ui["ui:description"] = props.uiSchema["ui:description"];
   return (
     <Form
       schema={schema as RJSFSchema}
-      uiSchema={workbenchUi(schema as Schema, props.uiSchema) as UiSchema}
-      formData={props.formData}
+      uiSchema={workbenchUi(schema as Schema, ui) as UiSchema}
+      formData={withoutNulls(props.formData)}
       validator={validator}
       extraErrors={toErrorSchema(props.serverErrors)}
       showErrorList={false}

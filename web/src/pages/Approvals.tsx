@@ -9,6 +9,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, api, messageOf, type Case, type Page, type Task } from "../api";
 import { useMe } from "../layout";
 import { Countdown, PriorityTag, REMEDY, STATUS, Status, label, money, time, useLoad, useNow } from "../ui";
+import { RemedyOutcomes, outcomesOf } from "./Rounds";
 
 type Claim = { case_id: string; business_key: string; decision: string; requested_amount?: number; approved_amount?: number; at: string };
 type Application = {
@@ -17,6 +18,7 @@ type Application = {
   customer?: { name?: string; id?: string };
   applicant?: string;
   remedy?: string;
+  requested_remedies?: string[];
   loss_amount?: number;
   amount_claimed?: number;
   legal_remedies?: string[];
@@ -24,7 +26,16 @@ type Application = {
   earlier_compensation_claims?: Claim[];
 };
 type PendingTask = Task & { application?: Application };
-type Decision = { task_id: string; approver: string; decision: string; comment?: string; approved_amount?: number; at: string; level?: string | number };
+type Decision = {
+  task_id: string;
+  approver: string;
+  decision: string;
+  comment?: string;
+  approved_amount?: number;
+  at: string;
+  level?: string | number;
+  remedy?: string;
+};
 
 export function ApprovalQueue() {
   const now = useNow();
@@ -59,7 +70,7 @@ export function ApprovalQueue() {
   );
 }
 
-function Remedies({ title, items, offered }: { title: string; items?: unknown; offered?: string }) {
+function Remedies({ title, items, offered, requested = [] }: { title: string; items?: unknown; offered?: string; requested?: string[] }) {
   const list = Array.isArray(items) ? (items as string[]) : [];
   return (
     <div className="card">
@@ -69,11 +80,26 @@ function Remedies({ title, items, offered }: { title: string; items?: unknown; o
         {list.map((r) => (
           <li key={r} className={r === offered ? "chosen" : ""}>
             {label(REMEDY, r)}
-            {r === offered && " ✓ 申请 requested"}
+            {r === offered && " ✓ 本次审批 this sign-off"}
+            {r !== offered && requested.includes(r) && " · 同一申请 also requested"}
           </li>
         ))}
       </ul>
     </div>
+  );
+}
+
+/** Decisions recorded on the case, each naming the remedy it decided (one remedy, one line). */
+function DecisionList({ items }: { items: Decision[] }) {
+  return (
+    <ul className="plain" data-testid="decisions">
+      {items.map((a) => (
+        <li key={a.task_id + a.at}>
+          {a.remedy && <strong>{label(REMEDY, a.remedy)}</strong>} {a.level ?? ""} {a.approver}：{a.decision === "approve" ? "批准 Approved" : "驳回 Rejected"}{" "}
+          {a.approved_amount != null && money(a.approved_amount)} {a.comment} · {time(a.at)}
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -115,6 +141,13 @@ export function SignOff() {
   const d = c.data || {};
   const application = pending.data?.items.find((p) => p.id === t.id)?.application;
   const applicant = application?.applicant || (d.applicant as string | undefined);
+  // The remedy this sign-off decides: each remedy of one application is signed off on its own.
+  const remedy = ((t.data?.remedy as string | undefined) || application?.remedy || (d.remedy as string | undefined)) ?? undefined;
+  const requested = (application?.requested_remedies || d.requested_remedies || (remedy ? [remedy] : [])) as string[];
+  const sameRemedy = (a: Decision) => !a.remedy || a.remedy === remedy;
+  const allDecisions = decisions.data?.items || [];
+  const thisRemedy = allDecisions.filter(sameRemedy);
+  const otherRemedies = allDecisions.filter((a) => !sameRemedy(a));
   const own = applicant === me.username;
   const verified = d.verified_loss_amount as number | undefined;
   const claims = application?.earlier_compensation_claims || [];
@@ -166,8 +199,16 @@ export function SignOff() {
           <dl>
             <dt>申请人 Applicant</dt>
             <dd>{applicant || "—"}</dd>
-            <dt>申请方案 Remedy</dt>
-            <dd>{label(REMEDY, (application?.remedy || d.remedy) as string)}</dd>
+            <dt>本次审批方案 Remedy to decide</dt>
+            <dd data-testid="signoff-remedy">
+              <strong>{label(REMEDY, remedy)}</strong>
+            </dd>
+            {requested.length > 1 && (
+              <>
+                <dt>同一申请的方案 Remedies in this application</dt>
+                <dd>{requested.map((r) => label(REMEDY, r)).join("、")}（每项分别审批 each decided on its own）</dd>
+              </>
+            )}
             <dt>同一故障维修次数 Same-fault repairs</dt>
             <dd>{String(d.same_fault_repairs ?? "—")}</dd>
             <dt>累计维修天数 Repair days</dt>
@@ -199,24 +240,25 @@ export function SignOff() {
         <div className="card">
           <h2>调查 Investigation</h2>
           <p>{String(d.investigation_findings ?? "—")}</p>
-          <h2>前一级审批 Earlier level</h2>
-          {decisions.data?.items.length ? (
-            <ul className="plain">
-              {decisions.data.items.map((a) => (
-                <li key={a.task_id + a.at}>
-                  {a.level ?? ""} {a.approver}：{a.decision === "approve" ? "批准 Approved" : "驳回 Rejected"} {a.approved_amount != null && money(a.approved_amount)}{" "}
-                  {a.comment} · {time(a.at)}
-                </li>
-              ))}
-            </ul>
-          ) : (
-            <p className="muted">无 None</p>
+          <h2>前一级审批 Earlier level ({label(REMEDY, remedy)})</h2>
+          {thisRemedy.length ? <DecisionList items={thisRemedy} /> : <p className="muted">无 None</p>}
+          {otherRemedies.length > 0 && (
+            <>
+              <h2>其他方案的审批 The other remedies' decisions</h2>
+              <DecisionList items={otherRemedies} />
+            </>
+          )}
+          {outcomesOf(d.remedy_outcome).length > 0 && (
+            <>
+              <h2>已有结果 Outcomes so far</h2>
+              <RemedyOutcomes value={d.remedy_outcome} />
+            </>
           )}
         </div>
       </div>
       <div className="grid two" data-testid="remedies">
-        <Remedies title="法定三包 Legal (三包规定)" items={application?.legal_remedies ?? d.legal_remedies} offered={(application?.remedy || d.remedy) as string} />
-        <Remedies title="公司政策 Company policy" items={d.policy_remedies} offered={(application?.remedy || d.remedy) as string} />
+        <Remedies title="法定三包 Legal (三包规定)" items={application?.legal_remedies ?? d.legal_remedies} offered={remedy} requested={requested} />
+        <Remedies title="公司政策 Company policy" items={d.policy_remedies} offered={remedy} requested={requested} />
       </div>
       <div className="card">
         <h2>客户以往投诉与索赔 The customer's earlier complaints and claims</h2>

@@ -1,14 +1,25 @@
-/** Everything about one case: summary, customer and product, deadlines, diagram, approvals, attachments, timeline. */
+/** Everything about one case: summary, customer and product, deadlines, recording a call, remedy outcomes, every round of handling, diagram, approvals, attachments, timeline. */
 import { useState, type FormEvent } from "react";
 import { Link, useLocation, useParams } from "react-router-dom";
 import { api, messageOf, type Case, type Page } from "../api";
 import BpmnView from "../components/BpmnView";
 import { useMe } from "../layout";
-import { Countdown, PriorityTag, STATUS, Status, URGENT_KIND, label, money, time, useLoad, useNow } from "../ui";
+import { Countdown, PriorityTag, REMEDY, STATUS, Status, URGENT_KIND, label, money, time, useLoad, useNow } from "../ui";
+import RecordContact from "./RecordContact";
+import Rounds, { RemedyOutcomes, outcomesOf } from "./Rounds";
 import SupervisorActions from "./SupervisorActions";
 
 type Event = { at: string; actor?: string; type: string; task_id?: string; detail?: unknown };
-type Approval = { task_id: string; approver: string; decision: string; comment?: string; approved_amount?: number; at: string; level?: string | number };
+type Approval = {
+  task_id: string;
+  approver: string;
+  decision: string;
+  comment?: string;
+  approved_amount?: number;
+  at: string;
+  level?: string | number;
+  remedy?: string;
+};
 type Attachment = { id: string; filename: string; content_type?: string; size?: number; uploaded_by?: string; at?: string; description?: string };
 type Diagram = { process: string; version: number; bpmn: string; completed: string[]; active: string[] };
 
@@ -25,16 +36,32 @@ const EVENT: Record<string, string> = {
   case_completed: "结案 Case completed",
   case_cancelled: "取消 Cancelled",
   case_reassigned: "转派 Reassigned",
+  contact_recorded: "来电/去电 Call recorded",
+  case_reclassified: "重新定级 Reclassified",
+  case_retried: "重试 Retried",
+  attachment_added: "附件 Attachment added",
 };
 
-const LINK: Record<string, string> = { repeat_of: "重复投诉 repeat of", batch: "同批 batch" };
+const LINK: Record<string, string> = {
+  repeat_of: "重复投诉 repeat of",
+  repeated_by: "被重复 repeated by",
+  batch: "同批 batch",
+  coordinates: "协调 coordinates",
+  coordinated_by: "协调案件 coordinated by",
+};
 
-function detailText(detail: unknown): string {
+const DIRECTION: Record<string, string> = { inbound: "来电 inbound", outbound: "去电 outbound" };
+
+function detailText(detail: unknown, type?: string): string {
   if (detail == null) return "";
+  if (type === "contact_recorded" && typeof detail === "object") {
+    const d = detail as Record<string, unknown>;
+    return [label(DIRECTION, d.direction as string), d.reached === false ? "未接通 not reached" : "已接通 reached", d.note].filter(Boolean).join(" · ");
+  }
   if (typeof detail === "string") return detail;
   if (typeof detail === "object") {
     const d = detail as Record<string, unknown>;
-    const main = d.name ?? d.task_name ?? d.reason ?? d.timer ?? d.decision;
+    const main = d.name ?? d.task_name ?? d.reason ?? d.timer ?? d.decision ?? d.note;
     if (main != null) return String(main);
     return Object.entries(d)
       .filter(([, v]) => v == null || typeof v !== "object")
@@ -62,6 +89,7 @@ export default function CasePage() {
   const reload = () => {
     theCase.reload();
     events.reload();
+    approvals.reload();
     diagrams.reload();
   };
   return (
@@ -157,6 +185,15 @@ export default function CasePage() {
       </div>
 
       {me.groups.some((g) => g === "supervisors" || g === "admins") && <SupervisorActions theCase={c} onDone={reload} />}
+      {me.groups.some((g) => g === "agents" || g === "supervisors" || g === "integrations") && <RecordContact theCase={c} onDone={reload} />}
+
+      {outcomesOf(d.remedy_outcome).length > 0 && (
+        <div className="card">
+          <h2>处理方案结果 Remedy outcomes</h2>
+          <RemedyOutcomes value={d.remedy_outcome} />
+        </div>
+      )}
+      <Rounds data={d} running={c.status === "running" || c.status === "error"} />
 
       <h2>流程图 Diagram</h2>
       <Status loading={diagrams.loading} error={diagrams.error} />
@@ -175,7 +212,7 @@ export default function CasePage() {
       <ul className="plain">
         {approvals.data?.items.map((a) => (
           <li key={a.task_id + a.at}>
-            {time(a.at)} · {a.level ?? ""} · {a.approver} · <strong>{a.decision === "approve" ? "批准 Approved" : "驳回 Rejected"}</strong>{" "}
+            {time(a.at)} · {a.remedy && <strong>{label(REMEDY, a.remedy)}</strong>} {a.level ?? ""} · {a.approver} · <strong>{a.decision === "approve" ? "批准 Approved" : "驳回 Rejected"}</strong>{" "}
             {a.approved_amount != null && money(a.approved_amount)} {a.comment}
           </li>
         ))}
@@ -197,7 +234,7 @@ export default function CasePage() {
       <ol className="timeline">
         {events.data?.items.map((e, i) => (
           <li key={i}>
-            <time>{time(e.at)}</time> <span className="actor">{e.actor}</span> {label(EVENT, e.type)} {detailText(e.detail)}
+            <time>{time(e.at)}</time> <span className="actor">{e.actor}</span> {label(EVENT, e.type)} {detailText(e.detail, e.type)}
           </li>
         ))}
       </ol>

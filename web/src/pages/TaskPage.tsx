@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { ApiError, api, messageOf, type Case, type Task } from "../api";
-import SchemaForm from "../components/SchemaForm";
+import SchemaForm, { splitWording } from "../components/SchemaForm";
 import { useMe } from "../layout";
 import { Countdown, PriorityTag, Status, useLoad, useNow } from "../ui";
 
@@ -17,6 +17,14 @@ async function loadGuidance(caseId: string, elementId: string): Promise<string |
   }
   return undefined;
 }
+
+const CONTACT_REASON: Record<string, string> = {
+  ask_progress: "询问进度 Asks about progress",
+  add_information: "补充情况 Adds information",
+  complain_again: "再次投诉 Complains again",
+  missed_call: "未接来电 Missed call",
+  other: "其他 Other",
+};
 
 export default function TaskPage() {
   const { taskId } = useParams();
@@ -41,6 +49,9 @@ export default function TaskPage() {
   const mine = t.assignee === me.username;
   const open = t.status === "open";
   const wording = (t.data?.wording || c?.data?.wording || guidance.data) as Record<string, string> | string | undefined;
+  const form = splitWording(t.form?.ui_schema);
+  const contact = t.data?.contact as { note?: string; reason?: string; channel?: string; reached?: boolean; recorded_at?: string; recorded_by?: string } | undefined;
+  const aside = !!wording || form.phrases.length > 0;
 
   const act = async (what: "claim" | "unclaim") => {
     setBusy(true);
@@ -109,11 +120,21 @@ export default function TaskPage() {
           {message}
         </p>
       )}
-      <div className={wording ? "with-aside" : ""}>
+      {contact && typeof contact === "object" && (
+        <div className="card" data-testid="contact">
+          <h2>客户来电 The customer's call</h2>
+          <p>
+            {contact.recorded_at?.replace("T", " ").slice(0, 16)} · {contact.recorded_by} · {contact.reached === false ? "未接通 Missed" : "已接通 Reached"}
+            {contact.reason && ` · ${CONTACT_REASON[contact.reason] || contact.reason}`}
+          </p>
+          <p>{contact.note}</p>
+        </div>
+      )}
+      <div className={aside ? "with-aside" : ""}>
         {t.form && (
           <SchemaForm
             schema={t.form.schema}
-            uiSchema={t.form.ui_schema}
+            uiSchema={form.ui}
             formData={formData ?? t.data}
             onChange={setFormData}
             onSubmit={complete}
@@ -127,20 +148,34 @@ export default function TaskPage() {
             )}
           </SchemaForm>
         )}
-        {wording && (
+        {aside && (
           <aside className="wording">
             <h2>办理说明与话术 Guidance and wording</h2>
-            {typeof wording === "string" ? (
+            {form.phrases.length > 0 && (
+              <div data-testid="suggested-wording">
+                <h3>建议话术 Suggested wording</h3>
+                {form.intro && <p className="muted">{form.intro}</p>}
+                <ul className="plain phrases">
+                  {form.phrases.map((p, i) => (
+                    <li key={`${p.moment}-${i}`} data-moment={p.moment}>
+                      <strong>{p.title || p.moment}</strong>
+                      <p>{p.text}</p>
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            {!wording ? null : typeof wording === "string" ? (
               <p>{wording}</p>
             ) : (
-              <dl>
+              <ul className="plain phrases">
                 {Object.entries(wording).map(([k, v]) => (
-                  <div key={k}>
-                    <dt>{k}</dt>
-                    <dd>{String(v)}</dd>
-                  </div>
+                  <li key={k}>
+                    <strong>{k}</strong>
+                    <p>{String(v)}</p>
+                  </li>
                 ))}
-              </dl>
+              </ul>
             )}
           </aside>
         )}

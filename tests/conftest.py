@@ -218,3 +218,19 @@ def chromium_executable() -> str:
             pytest.fail(f"CI=true and {message}", pytrace=False)
         pytest.skip(message)
     return str(CHROMIUM)
+
+
+@pytest.fixture(scope="session")
+def chromium(chromium_executable):
+    """One headless Chromium for the whole run, shared by every browser test (Playwright's sync API
+    runs one instance per thread); each test opens contexts of its own (own cookies)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_executable,
+            headless=True,
+            args=["--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield launched
+        launched.close()

@@ -13,23 +13,16 @@ import pytest
 
 from .support import SCREENSHOTS, password_of
 
-CLOSED_NETWORK = ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 @pytest.fixture
-def phone(chromium_executable, live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable, args=CLOSED_NETWORK)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        requests: list[str] = []
-        page.on("request", lambda request: requests.append(request.url))
-        yield page, live_server, requests
-        context.close()
-        browser.close()
+def phone(chromium, live_server):
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    yield page, live_server, requests
+    context.close()
 
 
 def test_signing_in_and_out_on_a_phone(phone):

@@ -35,14 +35,9 @@ def web_build() -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_executable, web_build):
-    """One headless Chromium for the whole run (each person gets a fresh context: own cookies)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_executable, headless=True)
-        yield launched
-        launched.close()
+def browser(chromium, web_build):
+    """The run's one headless Chromium (each person gets a fresh context: own cookies)."""
+    return chromium
 
 
 @dataclass

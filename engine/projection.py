@@ -217,6 +217,16 @@ def _due_from_data(meta, task) -> datetime | None:
     return due.astimezone(UTC) if due is not None and due.tzinfo is not None else None
 
 
+def _due(runtime: CaseRuntime, meta, task) -> datetime | None:
+    """When the task is due: the time its `dueField` names, else the earliest timer on its boundary.
+
+    The modeler's `dueField` is the declared deadline; a boundary timer is only an inferred one, and
+    may be an earlier reminder (the service investigation's interim-reply timer fires before the
+    reply deadline the investigation is due by).
+    """
+    return _due_from_data(meta, task) or runtime.deadline_of(task)
+
+
 def open_task_rows(session: Session, case_ids: list[str]) -> dict[str, list[HumanTask]]:
     """The open task rows of the given cases, by case id, in one query."""
     rows: dict[str, list[HumanTask]] = {case_id: [] for case_id in case_ids}
@@ -251,7 +261,7 @@ def _sync_tasks(
         if row is not None:
             row.priority_rank = rank
             # A case reclassified while open (`case_update`) moves its deadlines; the inbox follows.
-            row.due_at = runtime.deadline_of(task) or _due_from_data(meta, task) or row.due_at
+            row.due_at = _due(runtime, meta, task) or row.due_at
             still_open.append(row)
             continue
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
@@ -267,7 +277,7 @@ def _sync_tasks(
             status="open",
             priority_rank=rank,
             created_at=now,
-            due_at=runtime.deadline_of(task) or _due_from_data(meta, task),
+            due_at=_due(runtime, meta, task),
             form_file=meta.form_file,
             ui_form_file=meta.ui_form_file,
             approval_level=meta.approval_level,

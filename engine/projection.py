@@ -262,6 +262,11 @@ def _sync_tasks(
             row.priority_rank = rank
             # A case reclassified while open (`case_update`) moves its deadlines; the inbox follows.
             row.due_at = _due(runtime, meta, task) or row.due_at
+            # A new owner named in the data (an upgrade asking urgent_owner.dmn again) takes the
+            # owner's open tasks; a task the data names nobody for (the queue) keeps whoever claimed it.
+            owner = _assignee(meta, task, directory)
+            if owner is not None and owner != row.assignee:
+                row.assignee = owner
             still_open.append(row)
             continue
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None

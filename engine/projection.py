@@ -217,6 +217,25 @@ def _due_from_data(meta, task) -> datetime | None:
     return due.astimezone(UTC) if due is not None and due.tzinfo is not None else None
 
 
+def _follow_new_owner(row: HumanTask, meta, task, directory: Directory | None) -> None:
+    """An open task moves to the person its `assigneeField` names when the data names someone new.
+
+    An upgrade that asks urgent_owner.dmn again changes `first_contact_owner` for the whole case;
+    the owner's open tasks go with it. Only a change of the named person moves a task: one a
+    supervisor released to the queue stays there while the data names the same owner.
+    """
+    if not meta.assignee_field:
+        return
+    named = task.data.get(meta.assignee_field)
+    snapshot = row.data if isinstance(row.data, dict) else {}
+    if named == snapshot.get(meta.assignee_field):
+        return
+    owner = _assignee(meta, task, directory)
+    if owner is not None:
+        row.assignee = owner
+    row.data = {**snapshot, meta.assignee_field: named}
+
+
 def _due(runtime: CaseRuntime, meta, task) -> datetime | None:
     """When the task is due: the time its `dueField` names, else the earliest timer on its boundary.
 
@@ -262,11 +281,7 @@ def _sync_tasks(
             row.priority_rank = rank
             # A case reclassified while open (`case_update`) moves its deadlines; the inbox follows.
             row.due_at = _due(runtime, meta, task) or row.due_at
-            # A new owner named in the data (an upgrade asking urgent_owner.dmn again) takes the
-            # owner's open tasks; a task the data names nobody for (the queue) keeps whoever claimed it.
-            owner = _assignee(meta, task, directory)
-            if owner is not None and owner != row.assignee:
-                row.assignee = owner
+            _follow_new_owner(row, meta, task, directory)
             still_open.append(row)
             continue
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None

@@ -98,3 +98,18 @@ def test_an_urgent_case_reassigned_by_a_supervisor_keeps_its_owner_on_a_later_up
     assert sorted(case["data"]["urgent_kinds"]) == ["cross_region", "major"]
     assert case["data"]["first_contact_owner"] == "wu.fang"
     assert api.open_task(case, "register_complaint")["assignee"] == "wu.fang"
+
+
+def test_a_task_a_supervisor_released_stays_in_the_queue_while_the_owner_is_the_same(api, clock):
+    """Only a change of the named owner moves an open task; the next step of the case does not."""
+    case = api.start()
+    task = api.open_task(case, "register_complaint")
+    assert task["assignee"] == "li.na"
+    assert api.post(f"/api/v1/tasks/{task['id']}/unclaim", "sun.li").status_code == 200
+    response = api.post(f"/api/v1/cases/{case['id']}/contacts", "li.na", json={"note": "客户来电询问进度"})
+    assert response.status_code == 201, response.get_json()
+    case = response.get_json()
+    assert "return_contact_call" in api.open_elements(case)  # the case moved on
+    assert api.open_task(case, "register_complaint")["assignee"] is None
+    # Turning urgent names the same owner: nothing changes hands either.
+    assert api.open_task(upgrade(api, case), "register_complaint")["assignee"] is None

@@ -143,3 +143,14 @@ def test_an_upgrade_brings_the_interim_reply_forward(api, engine, clock):
     assert api.open_task(case, "investigate_service")["due_at"] == "2026-11-17T10:00:00+08:00"
     case = advance(clock, engine, api, case, timedelta(hours=17) + SECOND)
     assert "service_interim_reply" in work(case)
+
+
+def test_a_compensation_found_after_the_interim_reply_asks_for_a_new_plan(api, engine, clock):
+    """The investigation, once the plan was sent, leads to a compensation application: that path's
+    interim reply (the new steps) is asked for too, and the reply clock stays met."""
+    case = advance(clock, engine, api, service_case(api), timedelta(hours=36) + SECOND)
+    case = api.complete(case, "service_interim_reply", "li.na", SERVICE_PLAN)
+    case = api.complete(case, "investigate_service", "zhao.min", {**FINDINGS, "compensation_requested": True})
+    assert work(case) == ["fill_application", "interim_reply"]
+    case = advance(clock, engine, api, case, timedelta(hours=12))  # past the reply deadline
+    assert escalated_clocks(case) == []

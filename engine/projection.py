@@ -217,6 +217,35 @@ def _due_from_data(meta, task) -> datetime | None:
     return due.astimezone(UTC) if due is not None and due.tzinfo is not None else None
 
 
+def _follow_new_owner(row: HumanTask, meta, task, directory: Directory | None) -> None:
+    """An open task moves to the person its `assigneeField` names when the data names someone new.
+
+    An upgrade that asks urgent_owner.dmn again changes `first_contact_owner` for the whole case;
+    the owner's open tasks go with it. Only a change of the named person moves a task: one a
+    supervisor released to the queue stays there while the data names the same owner.
+    """
+    if not meta.assignee_field:
+        return
+    named = task.data.get(meta.assignee_field)
+    snapshot = row.data if isinstance(row.data, dict) else {}
+    if named == snapshot.get(meta.assignee_field):
+        return
+    owner = _assignee(meta, task, directory)
+    if owner is not None:
+        row.assignee = owner
+    row.data = {**snapshot, meta.assignee_field: named}
+
+
+def _due(runtime: CaseRuntime, meta, task) -> datetime | None:
+    """When the task is due: the time its `dueField` names, else the earliest timer on its boundary.
+
+    The modeler's `dueField` is the declared deadline; a boundary timer is only an inferred one, and
+    may be an earlier reminder (the service investigation's interim-reply timer fires before the
+    reply deadline the investigation is due by).
+    """
+    return _due_from_data(meta, task) or runtime.deadline_of(task)
+
+
 def open_task_rows(session: Session, case_ids: list[str]) -> dict[str, list[HumanTask]]:
     """The open task rows of the given cases, by case id, in one query."""
     rows: dict[str, list[HumanTask]] = {case_id: [] for case_id in case_ids}
@@ -251,7 +280,8 @@ def _sync_tasks(
         if row is not None:
             row.priority_rank = rank
             # A case reclassified while open (`case_update`) moves its deadlines; the inbox follows.
-            row.due_at = runtime.deadline_of(task) or _due_from_data(meta, task) or row.due_at
+            row.due_at = _due(runtime, meta, task) or row.due_at
+            _follow_new_owner(row, meta, task, directory)
             still_open.append(row)
             continue
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
@@ -267,7 +297,7 @@ def _sync_tasks(
             status="open",
             priority_rank=rank,
             created_at=now,
-            due_at=runtime.deadline_of(task) or _due_from_data(meta, task),
+            due_at=_due(runtime, meta, task),
             form_file=meta.form_file,
             ui_form_file=meta.ui_form_file,
             approval_level=meta.approval_level,

@@ -100,6 +100,7 @@ def test_urgency_rows(decide, changes, expected_rows, expected_kinds):
                 "signoff_working_days": 1,
                 "followup_days": 7,
                 "sanbao_days": 365,
+                "interim_margin_hours": 6,
             },
         ),
         (
@@ -112,6 +113,7 @@ def test_urgency_rows(decide, changes, expected_rows, expected_kinds):
                 "signoff_working_days": 2,
                 "followup_days": 7,
                 "sanbao_days": 365,
+                "interim_margin_hours": 12,
             },
         ),
     ],

@@ -277,6 +277,7 @@ def test_evaluate_a_decision_without_starting_a_case(api):
             "signoff_working_days": 1,
             "followup_days": 7,
             "sanbao_days": 365,
+            "interim_margin_hours": 6,
         }
     ]
     assert body["matched_rules"] == [{"row": 1, "id": "rule_sla_urgent", "description": "紧急投诉 Urgent"}]

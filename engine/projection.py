@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
+from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
@@ -75,7 +76,7 @@ def add_event(
 # Nothing reads events inside the transaction that writes them; their order (by id) is the
 # order they were added in, as before.
 _PENDING_EVENTS = "pending_case_events"
-_INSERT_EVENTS = CaseEvent.__table__.insert()
+_INSERT_EVENTS = insert(CaseEvent)
 
 
 @event.listens_for(Session, "before_commit")
@@ -94,8 +95,8 @@ def _drop_pending_events(session: Session, _previous_transaction) -> None:
 def query_columns(case: Case) -> None:
     """Copy the fields queries filter on out of the case data."""
     data = case.data or {}
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    customer = section(data, "customer")
+    problem = section(data, "problem")
     case.customer_id = _text(customer.get("id"))
     case.customer_tier = _text(customer.get("tier"))
     case.issue_code = _text(problem.get("issue_code"))

@@ -60,7 +60,7 @@ class LoadedDefinition:
     def validator(self, filename: str | None) -> Validator | None:
         """The compiled JSON Schema validator of a form file (built once per version)."""
         schema = self.form(filename)
-        if schema is None:
+        if schema is None or filename is None:  # form() is None for a missing name already
             return None
         found = self._validators.get(filename)
         if found is None:
@@ -127,7 +127,7 @@ class DefinitionRepository:
         cached = self._cache.get(definition_id)
         if cached is not None:
             return cached
-        return self.load(session.get(ProcessDefinition, definition_id))
+        return self.load(session.get_one(ProcessDefinition, definition_id))
 
     def version_of(self, session: Session, definition_id: int) -> int:
         """The version number of a deployed definition, without loading its spec."""

@@ -83,7 +83,7 @@ class ApprovalService:
             return paged(session, query, page, lambda row: self._summary(session, row))
 
     def _summary(self, session: Session, row: HumanTask) -> dict:
-        case = session.get(Case, row.case_id)
+        case = session.get_one(Case, row.case_id)
         data = case.data or {}
         # One application may ask for several remedies, each signed off on its own task: the remedy and
         # its amounts are the task's own (its data as the task was created), the rest the case's.

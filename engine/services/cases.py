@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..facts import case_facts, repeated_case
+from ..facts import case_facts, repeated_case, section
 from ..forms import apply_defaults, field_errors
 from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act
@@ -125,7 +125,7 @@ class CaseService:
             return None
         if record.request_sha256 != digest:
             raise Conflict("this Idempotency-Key was already used for a different request")
-        return case_view(self.ctx, session, session.get(Case, record.case_id))
+        return case_view(self.ctx, session, session.get_one(Case, record.case_id))
 
     def _start(self, actor, process_key, data, business_key, idempotency_key, digest):
         with acting(self.ctx) as uow:
@@ -153,7 +153,7 @@ class CaseService:
                     raise ValidationFailed("the case data does not match the start form", errors)
             now = utc_now()
             # DOMAIN §6: 三包 days are counted to the day of receipt; a purchase after it is invalid.
-            product = data.get("product") if isinstance(data.get("product"), dict) else {}
+            product = section(data, "product")
             purchased = product.get("purchase_date")
             if isinstance(purchased, str) and purchased > self.ctx.local(now).date().isoformat():
                 raise ValidationFailed(
@@ -161,7 +161,7 @@ class CaseService:
                     {"product.purchase_date": ["is after the day the complaint is received"]},
                 )
             # Before the day's key counter: a start that forms a batch takes the counter too.
-            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+            problem = section(data, "problem")
             lock_issue(session, process_key, problem.get("issue_code"))
             if business_key:
                 self._check_business_key_free(session, process_key, business_key)

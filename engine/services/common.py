@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,15 @@ class EngineContext:
     script_engine: SandboxScriptEngine
     # Known users, for tasks that go straight to a named person (`assigneeField`).
     directory: Directory | None = None
+
+    @overload
+    def local(self, moment: datetime) -> datetime: ...
+
+    @overload
+    def local(self, moment: None) -> None: ...
+
+    @overload
+    def local(self, moment: datetime | None) -> datetime | None: ...
 
     def local(self, moment: datetime | None) -> datetime | None:
         """A stored UTC moment in the service's timezone, for display."""
@@ -155,7 +164,7 @@ def lock_case(uow: UnitOfWork, case_id: str) -> Case:
 
 
 def task_view(ctx: EngineContext, row: HumanTask, definition: LoadedDefinition | None = None) -> dict:
-    view = {
+    view: dict[str, Any] = {
         "id": row.id,
         "case_id": row.case_id,
         "name": row.name,
@@ -215,7 +224,7 @@ def case_view(
     """
     if open_tasks is None:
         open_tasks = list(session.execute(_OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars())
-    escalations = []
+    escalations: Iterable[Escalation] = ()
     if case.escalated:
         escalations = session.execute(
             select(Escalation).where(Escalation.case_id == case.id).order_by(Escalation.id)

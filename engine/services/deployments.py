@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,7 +37,7 @@ class DeploymentService:
         self._decisions_lock = threading.Lock()
         self._decisions: tuple[str, dict] | None = None
 
-    def deploy(self, actor: Actor, uploads: dict[str, bytes | str], shipped: bool = False) -> dict:
+    def deploy(self, actor: Actor, uploads: Mapping[str, bytes | str], shipped: bool = False) -> dict:
         """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool,
         "kept": [...]}.
 
@@ -59,7 +60,7 @@ class DeploymentService:
             text, problem = decode_upload(name, content)
             if problem:
                 problems.append(problem)
-            else:
+            elif text is not None:  # decode_upload gives text or a problem, never neither
                 uploaded[name] = text
         with self.ctx.db.unit_of_work(write=False) as uow:
             snapshot = self.ctx.definitions.workspace(uow.session)

@@ -108,6 +108,7 @@ class OwnershipService:
                 raise ValidationFailed(
                     "the case cannot be reassigned like this", {"to": [f"{to} already owns the case"]}
                 )
+            assert user is not None  # checked above: an unknown user is an error
             runtime = self.ctx.runtime_of(session, case)
             # Every task, finished ones included: a waiting event (a reminder timer) takes its data
             # from its finished parent again each time it is refreshed.

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import BindParameter, CursorResult, bindparam, or_, select, update
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -108,15 +108,19 @@ class TaskService:
                 return task_view(self.ctx, row)  # already mine: nothing happens, nothing to record
             if row.is_approval:
                 check_may_claim(uow.session, actor, row)
-            claimed = uow.session.execute(
-                update(HumanTask)
-                .where(
-                    HumanTask.id == task_id,
-                    HumanTask.status == "open",
-                    or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
-                )
-                .values(assignee=actor.username)
-                .execution_options(synchronize_session=False)
+            # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as Result.
+            claimed = cast(
+                CursorResult[Any],
+                uow.session.execute(
+                    update(HumanTask)
+                    .where(
+                        HumanTask.id == task_id,
+                        HumanTask.status == "open",
+                        or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
+                    )
+                    .values(assignee=actor.username)
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
             if claimed != 1:
                 uow.session.refresh(row)
@@ -271,7 +275,7 @@ def _task_list_statement(
     if mine:
         query = query.where(_TASKS.assignee == bindparam("username"))
     elif not overseer:
-        groups = bindparam("groups", expanding=True)
+        groups: BindParameter[list[str]] = bindparam("groups", expanding=True)
         if open_only:
             # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
             visible = or_(

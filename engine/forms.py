@@ -54,12 +54,12 @@ def _matches(pattern: str, text: str) -> bool:
         return False
 
 
-def _pattern(validator, pattern, instance, schema) -> Iterator[ValidationError]:
+def _pattern(validator, pattern, instance, _schema) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator, patterns, instance, schema) -> Iterator[ValidationError]:
+def _pattern_properties(validator, patterns, instance, _schema) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():

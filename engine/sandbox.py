@@ -617,7 +617,7 @@ def _traced(run: Callable[[], Any], budget: Budget) -> Any:
     check_memory = budget.check_memory
     lines = 0
 
-    def on_line(frame, event, arg):
+    def on_line(_frame, _event, _arg):
         nonlocal lines
         check_time()
         lines += 1
@@ -625,7 +625,7 @@ def _traced(run: Callable[[], Any], budget: Budget) -> Any:
             check_memory()
         return on_line
 
-    def on_call(frame, event, arg):
+    def on_call(frame, _event, _arg):
         return on_line if frame.f_code.co_filename == SCRIPT_FILENAME else None
 
     previous = sys.gettrace()

@@ -165,8 +165,8 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
                     continue
                 seen.add((spec_file, element_id))
                 line = _line_of(bundle, spec_file, element_id)
-                for form_file, role in form_refs_of(task_spec):
-                    problems += _check_form(bundle, spec_file, element_id, line, form_file, role)
+                for form_file, _role in form_refs_of(task_spec):
+                    problems += _check_form(bundle, spec_file, element_id, line, form_file)
                 if is_user_task(task_spec):
                     groups = task_meta(task_spec).candidate_groups
                     if not groups:
@@ -191,7 +191,7 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
     return problems
 
 
-def _check_form(bundle, spec_file, element_id, line, form_file, role) -> list[Problem]:
+def _check_form(bundle, spec_file, element_id, line, form_file) -> list[Problem]:
     if form_file not in bundle.forms and form_file not in bundle.unreadable:
         return [Problem(spec_file, f"form file '{form_file}' is not in the deployment", element_id, line)]
     return []

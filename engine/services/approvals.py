@@ -167,7 +167,7 @@ class ApprovalService:
             data["approved_amount"] = approved_amount
         return self.tasks.complete(actor, task_id, data)
 
-    def of_case(self, actor: Actor, case_id: str, page: PageRequest) -> dict:
+    def of_case(self, case_id: str, page: PageRequest) -> dict:
         """Every sign-off decision on a case, oldest first."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             if uow.session.get(Case, case_id) is None:

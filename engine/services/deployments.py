@@ -100,13 +100,13 @@ class DeploymentService:
         return bundle
 
     # ---- reading
-    def processes(self, actor: Actor, page: PageRequest) -> dict:
+    def processes(self, page: PageRequest) -> dict:
         """Every deployed process key with its newest version."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             newest = self.ctx.definitions.latest_query().order_by(ProcessDefinition.process_key)
             return paged(uow.session, newest, page, lambda row: _version_view(self.ctx, row, with_key=True))
 
-    def versions(self, actor: Actor, key: str) -> dict:
+    def versions(self, key: str) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:
             rows = (
                 uow.session.execute(
@@ -137,12 +137,12 @@ class DeploymentService:
             raise NotFound(f"process '{key}' has no version {version}")
         return row
 
-    def bpmn(self, actor: Actor, key: str, version: int) -> str:
+    def bpmn(self, key: str, version: int) -> str:
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
             return row.files[row.bpmn_file]
 
-    def files(self, actor: Actor, key: str, version: int) -> dict:
+    def files(self, key: str, version: int) -> dict:
         """The files a version is made of (its BPMN, the BPMN it calls, its tables and forms)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
@@ -160,7 +160,7 @@ class DeploymentService:
                 ],
             }
 
-    def file(self, actor: Actor, key: str, version: int, name: str) -> tuple[str, str]:
+    def file(self, key: str, version: int, name: str) -> tuple[str, str]:
         """One file of a version exactly as deployed, and its kind (`bpmn`, `dmn` or `form`)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
@@ -168,7 +168,7 @@ class DeploymentService:
                 raise NotFound(f"version {version} of process '{key}' has no file '{name}'")
             return row.files[name], kind_of(name) or "form"
 
-    def diff(self, actor: Actor, key: str, old: int, new: int) -> dict:
+    def diff(self, key: str, old: int, new: int) -> dict:
         """What changed from version `old` to version `new`: per file, elements by id."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             before = dict(self._version_row(uow.session, key, old).files)

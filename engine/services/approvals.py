@@ -16,8 +16,9 @@ from ..errors import NotFound
 from ..identity import Actor
 from ..store.models import Approval, Case, HumanTask
 from .attachments import attachments_of
-from .common import EngineContext, PageRequest, paged, task_view
+from .context import EngineContext, PageRequest, paged
 from .tasks import TaskService
+from .views import task_view
 
 
 def approval_view(ctx: EngineContext, approval: Approval) -> dict:

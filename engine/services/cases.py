@@ -22,27 +22,11 @@ from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
 from .batches import form_batch, lock_issue
-from .common import (
-    OVERSEERS,
-    EngineContext,
-    PageRequest,
-    acting,
-    case_summary,
-    case_view,
-    cases_worked_by,
-    current_steps,
-    customer_name,
-    integration_only,
-    local_times,
-    lock_case,
-    masked,
-    paged,
-    require_groups,
-    sees_case_whole,
-    step_view,
-)
+from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
 from .ownership import owner_at_intake
+from .privacy import OVERSEERS, cases_worked_by, integration_only, masked, sees_case_whole
+from .views import case_summary, case_view, current_steps, customer_name, local_times, step_view
 
 STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")

@@ -24,7 +24,7 @@ from ..definitions.parsing import parse_bundle
 from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
 from ..identity import Actor
 from ..store.models import ProcessDefinition
-from .common import EngineContext, PageRequest, paged, require_groups
+from .context import EngineContext, PageRequest, paged, require_groups
 
 DEPLOYERS = ("process_owners",)
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database

@@ -23,7 +23,9 @@ from ..errors import Conflict, Forbidden, ValidationFailed
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..store.models import ACTIVE_STATUSES, Case, HumanTask
-from .common import OWNER_FIELD, EngineContext, acting, case_view, lock_case, owner_of, require_groups
+from .context import EngineContext, acting, lock_case, require_groups
+from .privacy import OWNER_FIELD, owner_of
+from .views import case_view
 
 OWNER_GROUP = "agents"
 REASSIGNERS = ("supervisors",)

@@ -27,16 +27,9 @@ from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
-from .common import (
-    EngineContext,
-    PagedStatement,
-    PageRequest,
-    acting,
-    case_view,
-    paged_statement,
-    task_view,
-)
+from .context import EngineContext, PagedStatement, PageRequest, acting, paged_statement
 from .ownership import check_may_release
+from .views import case_view, task_view
 
 OVERSEERS = ("supervisors", "admins")
 TASK_STATUSES = ("open", "completed", "cancelled")

@@ -26,7 +26,7 @@ from ..projection import add_event, apply_act, open_task_rows, schedule_retry
 from ..runtime import CaseRuntime
 from ..sandbox import act_budget
 from ..store.models import LIVE_CASE, Case, HumanTask
-from .common import EngineContext
+from .context import EngineContext
 
 log = logging.getLogger(__name__)
 

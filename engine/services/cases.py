@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts, repeated_case, section
-from ..forms import apply_defaults, field_errors
 from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
@@ -127,14 +126,9 @@ class CaseService:
                 raise ValidationFailed("this process cannot be started directly", {"process": [message]})
             data = json.loads(json.dumps(data))
             owner = owner_at_intake(self.ctx, actor, data)
-            start_form = definition.form(definition.start_form_file)
-            if start_form is not None:
-                apply_defaults(start_form, data)
-            validator = definition.validator(definition.start_form_file)
-            if validator is not None:
-                errors = field_errors(validator, data)
-                if errors:
-                    raise ValidationFailed("the case data does not match the start form", errors)
+            data = definition.form_data(
+                definition.start_form_file, data, "the case data does not match the start form"
+            )
             now = utc_now()
             # DOMAIN §6: 三包 days are counted to the day of receipt; a purchase after it is invalid.
             product = section(data, "product")

@@ -14,14 +14,12 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, CursorResult, bindparam, or_, select, update
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import apply_defaults, field_errors
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
@@ -156,14 +154,7 @@ class TaskService:
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
             definition = self.ctx.definition_of(session, case)
-            form = definition.form(row.form_file)
-            if form is not None:
-                data = apply_defaults(form, json.loads(json.dumps(data)))
-            validator = definition.validator(row.form_file)
-            if validator is not None:
-                errors = field_errors(validator, data)
-                if errors:
-                    raise ValidationFailed("the data does not match the task's form", errors)
+            data = definition.form_data(row.form_file, data, "the data does not match the task's form")
             now = utc_now()
             runtime = self.ctx.runtime_of(session, case)
             meta_task = runtime.ready_user_task(task_id)
@@ -171,7 +162,7 @@ class TaskService:
                 raise Conflict("the task is no longer open")
             meta = definition.meta(meta_task.task_spec)
             task_data = meta_task.data
-            errors = date_order_errors(form, data, task_data)
+            errors = date_order_errors(definition.form(row.form_file), data, task_data)
             if errors:
                 raise ValidationFailed("the data does not match the task's form", errors)
             check_payment(data, task_data)

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
+from .store.queries import open_tasks_of_cases
 
 PRIORITIES = ("urgent", "ordinary")
 # A case that keeps failing is left in `error` for people after this many automatic retries.
@@ -221,8 +222,7 @@ def _due_from_data(meta, task) -> datetime | None:
 def open_task_rows(session: Session, case_ids: list[str]) -> dict[str, list[HumanTask]]:
     """The open task rows of the given cases, by case id, in one query."""
     rows: dict[str, list[HumanTask]] = {case_id: [] for case_id in case_ids}
-    query = select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
-    for row in session.execute(query).scalars():
+    for row in session.execute(open_tasks_of_cases(case_ids)).scalars():
         rows[row.case_id].append(row)
     return rows
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..errors import NotFound
 from ..identity import Actor
 from ..store.models import Approval, Case, HumanTask
+from ..store.queries import in_inbox_of
 from .attachments import attachments_of
 from .context import EngineContext, PageRequest, paged
 from .tasks import TaskService
@@ -61,10 +62,7 @@ class ApprovalService:
                     .where(
                         HumanTask.approval_level.is_not(None),
                         HumanTask.status == "open",
-                        (HumanTask.assignee == actor.username)
-                        | (
-                            HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(sorted(actor.groups))
-                        ),
+                        in_inbox_of(actor.username, sorted(actor.groups)),
                         (HumanTask.applicant.is_(None)) | (HumanTask.applicant != actor.username),
                         # Not a level after one the caller approved: two levels, two people.
                         ~exists().where(

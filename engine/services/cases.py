@@ -19,7 +19,8 @@ from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, NotWaiting
-from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
+from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
+from ..store.queries import open_tasks_of_cases
 from .batches import form_batch, lock_issue
 from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
@@ -388,9 +389,7 @@ class CaseService:
             runtime = self.ctx.runtime_of(uow.session, case)
             runtime.cancel()
             now = utc_now()
-            for task in uow.session.execute(
-                select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            ).scalars():
+            for task in uow.session.execute(open_tasks_of_cases([case.id])).scalars():
                 task.status = "cancelled"
                 task.completed_at = now
             case.status = "cancelled"

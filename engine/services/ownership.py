@@ -23,6 +23,7 @@ from ..errors import Conflict, Forbidden, ValidationFailed
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..store.models import ACTIVE_STATUSES, Case, HumanTask
+from ..store.queries import open_tasks_of_cases
 from .context import EngineContext, acting, lock_case, require_groups
 from .privacy import OWNER_FIELD, owner_of
 from .views import case_view
@@ -118,9 +119,7 @@ class OwnershipService:
                 if OWNER_FIELD in task.data:
                     task.data[OWNER_FIELD] = to
             moved = []
-            for row in session.execute(
-                select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            ).scalars():
+            for row in session.execute(open_tasks_of_cases([case.id])).scalars():
                 if previous is not None and row.assignee == previous and row.candidate_group in user.groups:
                     row.assignee = to
                     moved.append(row.id)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..identity import Actor
 from ..store.models import Case, HumanTask
+from ..store.queries import unclaimed_for
 
 # The personal fields of case data, by kind. Keys are compared in lower case. Inside the
 # `customer` object: these names; anywhere in the data: a key ending in one of PERSONAL_SUFFIXES
@@ -125,11 +126,7 @@ def cases_worked_by(session: Session, actor: Actor, cases: list[Case]) -> set[st
         .where(
             (HumanTask.assignee == actor.username)
             | (HumanTask.completed_by == actor.username)
-            | (
-                (HumanTask.status == "open")
-                & HumanTask.assignee.is_(None)
-                & HumanTask.candidate_group.in_(groups)
-            )
+            | ((HumanTask.status == "open") & unclaimed_for(groups))
         )
         .distinct()
     )

@@ -25,6 +25,7 @@ from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
+from ..store.queries import in_inbox_of
 from .context import EngineContext, PagedStatement, PageRequest, acting, paged_statement
 from .ownership import check_may_release
 from .views import case_view, task_view
@@ -262,10 +263,7 @@ def _task_list_statement(
         groups: BindParameter[list[str]] = bindparam("groups", expanding=True)
         if open_only:
             # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
-            visible = or_(
-                _TASKS.assignee == bindparam("username"),
-                _TASKS.assignee.is_(None) & _TASKS.candidate_group.in_(groups),
-            )
+            visible = in_inbox_of(bindparam("username"), groups)
         else:
             visible = or_(_TASKS.completed_by == bindparam("username"), _TASKS.candidate_group.in_(groups))
         query = query.where(visible)

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..definitions.repository import LoadedDefinition
 from ..store.models import Case, Escalation, HumanTask
+from ..store.queries import OPEN_TASKS_OF_CASE, open_tasks_of_cases
 from .context import EngineContext
 from .links import links_of
 from .privacy import mask_text, masked
@@ -56,14 +57,6 @@ def case_summary(ctx: EngineContext, case: Case, version: int | None = None) -> 
     }
 
 
-# Built once (see PagedStatement): the open tasks a case view lists, oldest first.
-_OPEN_TASKS_OF_CASE = (
-    select(HumanTask)
-    .where(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open")
-    .order_by(HumanTask.created_at, HumanTask.id)
-)
-
-
 def case_view(
     ctx: EngineContext,
     session: Session,
@@ -76,7 +69,7 @@ def case_view(
     `whole=False` masks the personal fields (DOMAIN §8) for a reader who does not work the case.
     """
     if open_tasks is None:
-        open_tasks = list(session.execute(_OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars())
+        open_tasks = list(session.execute(OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars())
     escalations: Iterable[Escalation] = ()
     if case.escalated:
         escalations = session.execute(
@@ -110,9 +103,7 @@ def current_steps(session: Session, case_ids: list[str]) -> dict[str, HumanTask]
     """The open task that is due first (else the oldest) of each case, in one query."""
     if not case_ids:
         return {}
-    rows = session.execute(
-        select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
-    ).scalars()
+    rows = session.execute(open_tasks_of_cases(case_ids)).scalars()
     best: dict[str, HumanTask] = {}
     far = datetime.max.replace(tzinfo=UTC)
     for row in rows:

@@ -1,7 +1,10 @@
 """Write down what an act did: case columns, the inbox projection, timers, audit events.
 
 Runs inside the act's transaction, after the workflow has moved, so the state and every
-projection of it commit together or not at all.
+projection of it commit together or not at all. The one module that writes case, task, timer and
+event state: an act's outcome (`apply_act`), a completed task (`record_completion`), a cancelled
+case (`record_cancel`) and a failed act (`record_error`, whether the workflow reported the error
+or the act raised) are all written here.
 """
 
 from __future__ import annotations
@@ -183,10 +186,7 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
         case.timer_failures = 0
 
     if log.error is not None:
-        case.status = "error"
-        case.error = {**log.error, "at": now.isoformat()}
-        schedule_retry(case, now)
-        add_event(session, case.id, now, actor, "case_error", None, log.error)
+        record_error(session, case, actor, now, log.error)
     elif runtime.completed:
         case.status = "completed"
         case.ended_at = now
@@ -198,6 +198,52 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
         case.error = None
     case.updated_at = now
     return open_tasks
+
+
+def record_error(session: Session, case: Case, actor: Actor | str, now: datetime, detail: dict) -> None:
+    """A failed act: the case in `error` with what went wrong (`detail`, its moment added), a
+    retry scheduled, and a `case_error` event. The workflow's own error (a script that raised)
+    and an act that failed outright (the timer worker's) are written down alike."""
+    case.status = "error"
+    case.error = {**detail, "at": now.isoformat()}
+    schedule_retry(case, now)
+    add_event(session, case.id, now, actor, "case_error", None, detail)
+
+
+def record_completion(
+    session: Session, case: Case, row: HumanTask, actor: Actor, now: datetime, data: dict
+) -> None:
+    """A user task completed by `actor` with `data` (before `apply_act` writes what followed)."""
+    row.status = "completed"
+    row.assignee = row.assignee or actor.username
+    row.completed_by = actor.username
+    row.completed_at = now
+    add_event(
+        session,
+        case.id,
+        now,
+        actor,
+        "task_completed",
+        row.id,
+        {"element_id": row.element_id, "name": row.name, "data": data},
+    )
+
+
+def record_cancel(
+    session: Session, case: Case, runtime: CaseRuntime, actor: Actor, now: datetime, reason: str
+) -> None:
+    """A case cancelled (its workflow already cancelled in `runtime`): its open tasks closed,
+    no timers left, the case `cancelled` with the reason in a `case_cancelled` event."""
+    for task in session.execute(open_tasks_of_cases([case.id])).scalars():
+        task.status = "cancelled"
+        task.completed_at = now
+    case.status = "cancelled"
+    case.ended_at = now
+    case.updated_at = now
+    case.next_timer_at = None
+    case.timers = []
+    case.state = runtime.dump()
+    add_event(session, case.id, now, actor, "case_cancelled", detail={"reason": reason})
 
 
 def _assignee(meta, task, directory: Directory | None) -> str | None:

@@ -17,10 +17,9 @@ from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_cancel
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
-from ..store.queries import open_tasks_of_cases
 from .batches import form_batch, lock_issue
 from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
@@ -388,15 +387,5 @@ class CaseService:
                 raise Conflict(f"the case is already {case.status}")
             runtime = self.ctx.runtime_of(uow.session, case)
             runtime.cancel()
-            now = utc_now()
-            for task in uow.session.execute(open_tasks_of_cases([case.id])).scalars():
-                task.status = "cancelled"
-                task.completed_at = now
-            case.status = "cancelled"
-            case.ended_at = now
-            case.updated_at = now
-            case.next_timer_at = None
-            case.timers = []
-            case.state = runtime.dump()
-            add_event(uow.session, case.id, now, actor, "case_cancelled", detail={"reason": reason})
+            record_cancel(uow.session, case, runtime, actor, utc_now(), reason)
             return case_view(self.ctx, uow.session, case)

@@ -21,7 +21,7 @@ from sqlalchemy import BindParameter, CursorResult, bindparam, or_, select, upda
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from ..identity import Actor
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_completion
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
@@ -186,19 +186,7 @@ class TaskService:
                 runtime.complete_task(task_id, data)
             except NotWaiting:
                 raise Conflict("the task is no longer open") from None
-            row.status = "completed"
-            row.assignee = row.assignee or actor.username
-            row.completed_by = actor.username
-            row.completed_at = now
-            add_event(
-                session,
-                case.id,
-                now,
-                actor,
-                "task_completed",
-                task_id,
-                {"element_id": row.element_id, "name": row.name, "data": data},
-            )
+            record_completion(session, case, row, actor, now, data)
             open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows)
             return case_view(self.ctx, session, case, open_tasks)
 

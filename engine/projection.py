@@ -246,6 +246,46 @@ def record_cancel(
     add_event(session, case.id, now, actor, "case_cancelled", detail={"reason": reason})
 
 
+def record_reassignment(
+    session: Session,
+    case: Case,
+    runtime: CaseRuntime,
+    actor: Actor,
+    now: datetime,
+    owner_field: str,
+    previous: str | None,
+    to: str,
+    to_groups: frozenset[str],
+    reason: str,
+) -> None:
+    """A case's owner changed from `previous` to `to` (the workflow's task data already moved in
+    `runtime`): the open tasks `previous` held that `to` may work move with it, the case data
+    names the new owner, and a `case_reassigned` event lists the tasks that moved."""
+    moved = []
+    for row in session.execute(open_tasks_of_cases([case.id])).scalars():
+        if previous is not None and row.assignee == previous and row.candidate_group in to_groups:
+            row.assignee = to
+            moved.append(row.id)
+    case.data = {**(case.data or {}), owner_field: to}
+    case.state = runtime.dump()
+    case.updated_at = now
+    add_event(
+        session,
+        case.id,
+        now,
+        actor,
+        "case_reassigned",
+        detail={"from": previous, "to": to, "reason": reason, "tasks": moved},
+    )
+
+
+def record_release(session: Session, row: HumanTask, actor: Actor, now: datetime) -> None:
+    """A claimed task given back to its group, with a `task_unclaimed` event naming who held it."""
+    previous = row.assignee
+    row.assignee = None
+    add_event(session, row.case_id, now, actor, "task_unclaimed", row.id, {"assignee": previous})
+
+
 def _assignee(meta, task, directory: Directory | None) -> str | None:
     """The user named by the task's `assigneeField`, if they may work on it."""
     if not meta.assignee_field or directory is None:

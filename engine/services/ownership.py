@@ -21,9 +21,8 @@ from sqlalchemy import select
 from ..calendar import utc_now
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..identity import Actor
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_reassignment
 from ..store.models import ACTIVE_STATUSES, Case, HumanTask
-from ..store.queries import open_tasks_of_cases
 from .context import EngineContext, acting, lock_case, require_groups
 from .privacy import OWNER_FIELD, owner_of
 from .views import case_view
@@ -118,22 +117,8 @@ class OwnershipService:
             for task in runtime.workflow.get_tasks():
                 if OWNER_FIELD in task.data:
                     task.data[OWNER_FIELD] = to
-            moved = []
-            for row in session.execute(open_tasks_of_cases([case.id])).scalars():
-                if previous is not None and row.assignee == previous and row.candidate_group in user.groups:
-                    row.assignee = to
-                    moved.append(row.id)
-            now = utc_now()
-            case.data = {**(case.data or {}), OWNER_FIELD: to}
-            case.state = runtime.dump()
-            case.updated_at = now
-            add_event(
-                session,
-                case.id,
-                now,
-                actor,
-                "case_reassigned",
-                detail={"from": previous, "to": to, "reason": reason, "tasks": moved},
+            record_reassignment(
+                session, case, runtime, actor, utc_now(), OWNER_FIELD, previous, to, user.groups, reason
             )
             return case_view(self.ctx, session, case)
 

@@ -21,7 +21,7 @@ from sqlalchemy import BindParameter, CursorResult, bindparam, or_, select, upda
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from ..identity import Actor
-from ..projection import add_event, apply_act, record_completion
+from ..projection import add_event, apply_act, record_completion, record_release
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
@@ -136,11 +136,7 @@ class TaskService:
             check_may_release(uow.session, actor, row)
             if row.assignee is None:
                 return task_view(self.ctx, row)
-            previous = row.assignee
-            row.assignee = None
-            add_event(
-                uow.session, row.case_id, utc_now(), actor, "task_unclaimed", task_id, {"assignee": previous}
-            )
+            record_release(uow.session, row, actor, utc_now())
             return task_view(self.ctx, row)
 
     def complete(self, actor: Actor, task_id: str, data: dict[str, Any]) -> dict:

@@ -10,10 +10,10 @@ or the act raised) are all written here.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import event, insert
+from sqlalchemy import CursorResult, event, insert, or_, update
 from sqlalchemy.orm import Session
 
 from .facts import section
@@ -277,6 +277,34 @@ def record_reassignment(
         "case_reassigned",
         detail={"from": previous, "to": to, "reason": reason, "tasks": moved},
     )
+
+
+def record_claim(session: Session, row: HumanTask, actor: Actor, now: datetime) -> bool:
+    """Claim an open task for `actor` if it is still open and nobody else holds it, with a
+    `task_claimed` event; False (nothing written) when a concurrent act got there first.
+
+    One conditional UPDATE, so two claims racing cannot both win; `row` is read again either way
+    so the caller sees the task as it now is.
+    """
+    # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as Result.
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(HumanTask)
+            .where(
+                HumanTask.id == row.id,
+                HumanTask.status == "open",
+                or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
+            )
+            .values(assignee=actor.username)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    session.refresh(row)
+    if claimed != 1:
+        return False
+    add_event(session, row.case_id, now, actor, "task_claimed", row.id)
+    return True
 
 
 def record_release(session: Session, row: HumanTask, actor: Actor, now: datetime) -> None:

@@ -14,14 +14,14 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 from __future__ import annotations
 
 import functools
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import BindParameter, CursorResult, bindparam, or_, select, update
+from sqlalchemy import BindParameter, bindparam, or_, select
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from ..identity import Actor
-from ..projection import add_event, apply_act, record_completion, record_release
+from ..projection import apply_act, record_claim, record_completion, record_release
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
@@ -100,27 +100,10 @@ class TaskService:
                 return task_view(self.ctx, row)  # already mine: nothing happens, nothing to record
             if row.is_approval:
                 check_may_claim(uow.session, actor, row)
-            # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as Result.
-            claimed = cast(
-                CursorResult[Any],
-                uow.session.execute(
-                    update(HumanTask)
-                    .where(
-                        HumanTask.id == task_id,
-                        HumanTask.status == "open",
-                        or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
-                    )
-                    .values(assignee=actor.username)
-                    .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
-            if claimed != 1:
-                uow.session.refresh(row)
+            if not record_claim(uow.session, row, actor, utc_now()):
                 if row.status != "open":
                     raise Conflict("the task is no longer open")
                 raise Conflict(f"the task is claimed by {row.assignee}")
-            uow.session.refresh(row)
-            add_event(uow.session, row.case_id, utc_now(), actor, "task_claimed", task_id)
             return task_view(self.ctx, row)
 
     def unclaim(self, actor: Actor, task_id: str) -> dict:

@@ -169,6 +169,6 @@ def register_error_handlers(app: Flask) -> None:
         return problem(400, "Bad request", "a value is out of range or not allowed for its field")
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):
+    def unexpected(_error: Exception):
         log.exception("unhandled error")
         return problem(500, "Internal server error", "the error has been logged")

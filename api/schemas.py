@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
 from engine.services.cases import CASE_STATUSES
-from engine.services.common import MAX_PER_PAGE
+from engine.services.context import MAX_PER_PAGE
 from engine.signoff import DECISIONS, MAX_AMOUNT
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class EngineConfig:
         return Path("files").resolve()
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> EngineConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
         env = os.environ if env is None else env
         url = env.get("COMPLAINTS_DATABASE_URL") or DEFAULT_DATABASE_URL
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):

@@ -17,7 +17,7 @@ from .services.approvals import ApprovalService
 from .services.attachments import AttachmentService
 from .services.case_diagrams import CaseDiagramService
 from .services.cases import CaseService
-from .services.common import EngineContext
+from .services.context import EngineContext
 from .services.deployments import DeploymentService
 from .services.ownership import OwnershipService
 from .services.tasks import TaskService

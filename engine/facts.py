@@ -27,6 +27,12 @@ REPEAT_MONTHS = 3
 VIP_TIERS = ("vip", "important", "sensitive")
 
 
+def section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """The object at `key` of case data (`customer`, `problem`), or an empty one when it is not an object."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def months_before(moment: datetime, months: int) -> datetime:
     """The same day and time `months` calendar months earlier (clamped to the month's end)."""
     month_index = moment.year * 12 + (moment.month - 1) - months
@@ -40,8 +46,8 @@ def repeated_case(
 ) -> tuple[str, str] | None:
     """(id, business key) of the closed complaint this one repeats: the same customer and issue
     code, closed within the last 3 calendar months (the most recently closed one), else None."""
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    customer = section(data, "customer")
+    problem = section(data, "problem")
     customer_id = customer.get("id")
     issue_code = problem.get("issue_code")
     if not customer_id or not issue_code:
@@ -97,8 +103,8 @@ def batch_counts(
 
 
 def case_facts(session: Session, process_key: str, data: dict[str, Any], now: datetime) -> dict[str, Any]:
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    customer = section(data, "customer")
+    problem = section(data, "problem")
     issue_code = problem.get("issue_code")
     repeat = repeated_case(session, process_key, data, now) is not None
     ordinary = vip = 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import re2
@@ -54,12 +54,12 @@ def _matches(pattern: str, text: str) -> bool:
         return False
 
 
-def _pattern(validator, pattern, instance, schema) -> Iterator[ValidationError]:
+def _pattern(validator, pattern, instance, _schema) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _matches(pattern, instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _pattern_properties(validator, patterns, instance, schema) -> Iterator[ValidationError]:
+def _pattern_properties(validator, patterns, instance, _schema) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
@@ -87,7 +87,7 @@ def _additional_properties(validator, additional, instance, schema) -> Iterator[
 
 
 @functools.cache
-def _bounded(cls: type) -> type:
+def _bounded(cls: type[Validator]) -> type[Validator]:
     """`cls` with its regex keywords on RE2 (one class per JSON Schema draft)."""
     replaced = {
         "pattern": _pattern,
@@ -99,7 +99,8 @@ def _bounded(cls: type) -> type:
 
 def _refuse(uri: str):
     """The registry's retrieve function: nothing outside the deployed forms is ever fetched."""
-    raise NoSuchResource(ref=uri)
+    # referencing's attrs classes use a dataclass_transform mypy does not read: `ref` is its field.
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 def local_registry(forms: dict[str, Any]) -> Registry:
@@ -110,7 +111,8 @@ def local_registry(forms: dict[str, Any]) -> Registry:
         if isinstance(schema, bool)
         or (isinstance(schema, dict) and isinstance(schema.get("$schema", ""), str))
     ]
-    return Registry(retrieve=_refuse).with_resources(resources)
+    # `retrieve` is the attrs alias of Registry's `_retrieve` field, unseen by mypy (as above).
+    return Registry(retrieve=_refuse).with_resources(resources)  # type: ignore[call-arg]
 
 
 def compile_validator(schema: dict, forms: dict[str, Any] | None = None) -> Validator:
@@ -132,20 +134,28 @@ def field_errors(validator: Validator, data: Any) -> dict[str, list[str]]:
         found = list(validator.iter_errors(data))
     except Unresolvable as error:
         return {"(root)": [f"the form refers to a schema outside the deployment ({error})"]}
-    for error in found:
-        parts = list(error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            for name in error.validator_value:
-                if name not in error.instance:
+    for problem in found:
+        parts = list(problem.absolute_path)
+        if (
+            problem.validator == "required"
+            and isinstance(problem.instance, dict)
+            and isinstance(problem.validator_value, list)
+        ):
+            for name in problem.validator_value:
+                if name not in problem.instance:
                     errors.setdefault(_path([*parts, name]), []).append("is required")
             continue
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
-            for name in error.instance:
+        if (
+            problem.validator == "additionalProperties"
+            and isinstance(problem.instance, dict)
+            and isinstance(problem.schema, Mapping)
+        ):
+            allowed = set(problem.schema.get("properties", {}))
+            for name in problem.instance:
                 if name not in allowed:
                     errors.setdefault(_path([*parts, name]), []).append("is not a field of this form")
             continue
-        errors.setdefault(_path(parts) or "(root)", []).append(error.message)
+        errors.setdefault(_path(parts) or "(root)", []).append(problem.message)
     return errors
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,9 @@ def _is_argon2id(value: str) -> bool:
 class Directory:
     """The known users, looked up by bearer token or checked by username and password."""
 
-    def __init__(self, users: list[tuple[Actor, str | None]], password_hashes: dict[str, str] | None = None):
+    def __init__(
+        self, users: Sequence[tuple[Actor, str | None]], password_hashes: dict[str, str] | None = None
+    ):
         self._by_digest: dict[str, Actor] = {}
         self.users: dict[str, Actor] = {}
         self._password_hashes = dict(password_hashes or {})

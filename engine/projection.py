@@ -1,21 +1,26 @@
 """Write down what an act did: case columns, the inbox projection, timers, audit events.
 
 Runs inside the act's transaction, after the workflow has moved, so the state and every
-projection of it commit together or not at all.
+projection of it commit together or not at all. The one module that writes case, task, timer and
+event state: an act's outcome (`apply_act`), a completed task (`record_completion`), a cancelled
+case (`record_cancel`) and a failed act (`record_error`, whether the workflow reported the error
+or the act raised) are all written here.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import event, select
+from sqlalchemy import CursorResult, event, insert, or_, update
 from sqlalchemy.orm import Session
 
+from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
+from .store.queries import open_tasks_of_cases
 
 PRIORITIES = ("urgent", "ordinary")
 # A case that keeps failing is left in `error` for people after this many automatic retries.
@@ -75,7 +80,7 @@ def add_event(
 # Nothing reads events inside the transaction that writes them; their order (by id) is the
 # order they were added in, as before.
 _PENDING_EVENTS = "pending_case_events"
-_INSERT_EVENTS = CaseEvent.__table__.insert()
+_INSERT_EVENTS = insert(CaseEvent)
 
 
 @event.listens_for(Session, "before_commit")
@@ -94,8 +99,8 @@ def _drop_pending_events(session: Session, _previous_transaction) -> None:
 def query_columns(case: Case) -> None:
     """Copy the fields queries filter on out of the case data."""
     data = case.data or {}
-    customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+    customer = section(data, "customer")
+    problem = section(data, "problem")
     case.customer_id = _text(customer.get("id"))
     case.customer_tier = _text(customer.get("tier"))
     case.issue_code = _text(problem.get("issue_code"))
@@ -181,10 +186,7 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
         case.timer_failures = 0
 
     if log.error is not None:
-        case.status = "error"
-        case.error = {**log.error, "at": now.isoformat()}
-        schedule_retry(case, now)
-        add_event(session, case.id, now, actor, "case_error", None, log.error)
+        record_error(session, case, actor, now, log.error)
     elif runtime.completed:
         case.status = "completed"
         case.ended_at = now
@@ -196,6 +198,120 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
         case.error = None
     case.updated_at = now
     return open_tasks
+
+
+def record_error(session: Session, case: Case, actor: Actor | str, now: datetime, detail: dict) -> None:
+    """A failed act: the case in `error` with what went wrong (`detail`, its moment added), a
+    retry scheduled, and a `case_error` event. The workflow's own error (a script that raised)
+    and an act that failed outright (the timer worker's) are written down alike."""
+    case.status = "error"
+    case.error = {**detail, "at": now.isoformat()}
+    schedule_retry(case, now)
+    add_event(session, case.id, now, actor, "case_error", None, detail)
+
+
+def record_completion(
+    session: Session, case: Case, row: HumanTask, actor: Actor, now: datetime, data: dict
+) -> None:
+    """A user task completed by `actor` with `data` (before `apply_act` writes what followed)."""
+    row.status = "completed"
+    row.assignee = row.assignee or actor.username
+    row.completed_by = actor.username
+    row.completed_at = now
+    add_event(
+        session,
+        case.id,
+        now,
+        actor,
+        "task_completed",
+        row.id,
+        {"element_id": row.element_id, "name": row.name, "data": data},
+    )
+
+
+def record_cancel(
+    session: Session, case: Case, runtime: CaseRuntime, actor: Actor, now: datetime, reason: str
+) -> None:
+    """A case cancelled (its workflow already cancelled in `runtime`): its open tasks closed,
+    no timers left, the case `cancelled` with the reason in a `case_cancelled` event."""
+    for task in session.execute(open_tasks_of_cases([case.id])).scalars():
+        task.status = "cancelled"
+        task.completed_at = now
+    case.status = "cancelled"
+    case.ended_at = now
+    case.updated_at = now
+    case.next_timer_at = None
+    case.timers = []
+    case.state = runtime.dump()
+    add_event(session, case.id, now, actor, "case_cancelled", detail={"reason": reason})
+
+
+def record_reassignment(
+    session: Session,
+    case: Case,
+    runtime: CaseRuntime,
+    actor: Actor,
+    now: datetime,
+    owner_field: str,
+    previous: str | None,
+    to: str,
+    to_groups: frozenset[str],
+    reason: str,
+) -> None:
+    """A case's owner changed from `previous` to `to` (the workflow's task data already moved in
+    `runtime`): the open tasks `previous` held that `to` may work move with it, the case data
+    names the new owner, and a `case_reassigned` event lists the tasks that moved."""
+    moved = []
+    for row in session.execute(open_tasks_of_cases([case.id])).scalars():
+        if previous is not None and row.assignee == previous and row.candidate_group in to_groups:
+            row.assignee = to
+            moved.append(row.id)
+    case.data = {**(case.data or {}), owner_field: to}
+    case.state = runtime.dump()
+    case.updated_at = now
+    add_event(
+        session,
+        case.id,
+        now,
+        actor,
+        "case_reassigned",
+        detail={"from": previous, "to": to, "reason": reason, "tasks": moved},
+    )
+
+
+def record_claim(session: Session, row: HumanTask, actor: Actor, now: datetime) -> bool:
+    """Claim an open task for `actor` if it is still open and nobody else holds it, with a
+    `task_claimed` event; False (nothing written) when a concurrent act got there first.
+
+    One conditional UPDATE, so two claims racing cannot both win; `row` is read again either way
+    so the caller sees the task as it now is.
+    """
+    # An UPDATE's result is a CursorResult (its rowcount); Session.execute is typed as Result.
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(HumanTask)
+            .where(
+                HumanTask.id == row.id,
+                HumanTask.status == "open",
+                or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
+            )
+            .values(assignee=actor.username)
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    session.refresh(row)
+    if claimed != 1:
+        return False
+    add_event(session, row.case_id, now, actor, "task_claimed", row.id)
+    return True
+
+
+def record_release(session: Session, row: HumanTask, actor: Actor, now: datetime) -> None:
+    """A claimed task given back to its group, with a `task_unclaimed` event naming who held it."""
+    previous = row.assignee
+    row.assignee = None
+    add_event(session, row.case_id, now, actor, "task_unclaimed", row.id, {"assignee": previous})
 
 
 def _assignee(meta, task, directory: Directory | None) -> str | None:
@@ -249,8 +365,7 @@ def _due(runtime: CaseRuntime, meta, task) -> datetime | None:
 def open_task_rows(session: Session, case_ids: list[str]) -> dict[str, list[HumanTask]]:
     """The open task rows of the given cases, by case id, in one query."""
     rows: dict[str, list[HumanTask]] = {case_id: [] for case_id in case_ids}
-    query = select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
-    for row in session.execute(query).scalars():
+    for row in session.execute(open_tasks_of_cases(case_ids)).scalars():
         rows[row.case_id].append(row)
     return rows
 

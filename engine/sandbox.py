@@ -39,12 +39,12 @@ import operator
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from types import CodeType, ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from RestrictedPython import RestrictingNodeTransformer, compile_restricted
 from RestrictedPython.Guards import (
@@ -303,7 +303,7 @@ def _extreme(pick: Callable) -> Callable:
     return bounded
 
 
-def _bounded_list_method(items: list, method: Callable) -> Callable:
+def _bounded_list_method(items: list | tuple, method: Callable) -> Callable:
     def searched(*args, **kwargs):
         _compared(items)
         for value in args:
@@ -403,6 +403,7 @@ def _count_items(value: Any, limit: int, what: str) -> int:
     container's length is counted before its members are looked at)."""
     count = 0
     stack = [value]
+    members: Iterable[Any]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
@@ -446,16 +447,19 @@ def _bounded_text_method(text: str | bytes, name: str, method: Callable) -> Call
             _bounded_length(width)
         return method(width, *args)
 
+    # str counts only str and bytes only bytes; a mix raises the method's own TypeError here.
+    searched: Any = text
+
     def replaced(old, new, count=-1):
         if isinstance(old, str | bytes) and isinstance(new, str | bytes):
-            hits = text.count(old) if old else len(text) + 1
+            hits = searched.count(old) if old else len(text) + 1
             hits = hits if count < 0 else min(hits, count)
             _bounded_length(len(text) + hits * max(0, len(new) - len(old)))
         return method(old, new, count)
 
     def expanded(tabsize=8):
         if isinstance(tabsize, int):
-            _bounded_length(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * tabsize)
+            _bounded_length(len(text) + searched.count("\t" if isinstance(text, str) else b"\t") * tabsize)
         return method(tabsize)
 
     def joined(iterable):
@@ -470,7 +474,12 @@ def _bounded_text_method(text: str | bytes, name: str, method: Callable) -> Call
         _bounded_length(len(text) * max(1, longest))
         return method(table, *args)
 
-    growing = {"replace": replaced, "expandtabs": expanded, "join": joined, "translate": translated}
+    growing: dict[str, Callable[..., Any]] = {
+        "replace": replaced,
+        "expandtabs": expanded,
+        "join": joined,
+        "translate": translated,
+    }
     return growing.get(name, padded)
 
 
@@ -608,7 +617,7 @@ def _traced(run: Callable[[], Any], budget: Budget) -> Any:
     check_memory = budget.check_memory
     lines = 0
 
-    def on_line(frame, event, arg):
+    def on_line(_frame, _event, _arg):
         nonlocal lines
         check_time()
         lines += 1
@@ -616,7 +625,7 @@ def _traced(run: Callable[[], Any], budget: Budget) -> Any:
             check_memory()
         return on_line
 
-    def on_call(frame, event, arg):
+    def on_call(frame, _event, _arg):
         return on_line if frame.f_code.co_filename == SCRIPT_FILENAME else None
 
     previous = sys.gettrace()
@@ -720,7 +729,7 @@ GUARDS: dict[str, Any] = {
 
 
 @lru_cache(maxsize=8192)
-def compile_code(source: str, mode: str = "exec") -> CodeType:
+def compile_code(source: str, mode: Literal["exec", "eval"] = "exec") -> CodeType:
     """Compile a script (`exec`) or an expression (`eval`) under the policy, or raise ScriptRejected."""
     try:
         return compile_restricted(source, filename=SCRIPT_FILENAME, mode=mode, policy=ScriptPolicy)
@@ -730,7 +739,7 @@ def compile_code(source: str, mode: str = "exec") -> CodeType:
         raise ScriptRejected(messages, int(match.group(1)) if match else None) from None
 
 
-def check_code(source: str, mode: str = "exec") -> list[str]:
+def check_code(source: str, mode: Literal["exec", "eval"] = "exec") -> list[str]:
     """The policy's complaints about a piece of code (empty when it may run)."""
     try:
         compile_code(source, mode)

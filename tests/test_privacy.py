@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from engine.services.common import mask_text, masked
+from engine.services.privacy import mask_text, masked
 
 from .flows import apply, register, repair, reply
 from .support import start_data

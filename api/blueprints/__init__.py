@@ -6,7 +6,7 @@ import flask_smorest
 from flask import current_app
 
 from engine.core import Engine
-from engine.services.common import PageRequest
+from engine.services.context import PageRequest
 
 from ..json_body import StrictJSONParser
 

@@ -91,7 +91,7 @@ def case_events(args, case_id):
 def case_approvals(args, case_id):
     """Every sign-off decision on a case, oldest first."""
     engine().cases.readable(current_actor(), case_id)
-    return engine().approvals.of_case(current_actor(), case_id, page_of(args))
+    return engine().approvals.of_case(case_id, page_of(args))
 
 
 @blp.route("/<string:case_id>/messages/<string:name>", methods=["POST"])

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.core import Engine
-from engine.services.common import require_groups
+from engine.services.context import require_groups
 
 from ..auth import current_actor
 from . import engine

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 from marshmallow import Schema, fields
 
-from ..auth import current_actor
 from ..schemas import PageArgs, ProcessPageSchema, ProcessSchema
 from . import Blueprint, engine, page_of
 
@@ -55,21 +54,21 @@ blp = Blueprint("processes", __name__, url_prefix="/api/v1/processes", descripti
 @blp.response(200, ProcessPageSchema)
 def list_processes(args):
     """Every deployed process key with its newest version."""
-    return engine().deployments.processes(current_actor(), page_of(args))
+    return engine().deployments.processes(page_of(args))
 
 
 @blp.route("/<string:key>")
 @blp.response(200, ProcessSchema)
 def get_process(key):
     """The versions of one process, oldest first."""
-    return engine().deployments.versions(current_actor(), key)
+    return engine().deployments.versions(key)
 
 
 @blp.route("/<string:key>/versions/<int:version>/bpmn")
 @blp.response(200, {"type": "string"}, content_type="application/xml")
 def get_bpmn(key, version):
     """The BPMN XML of a version, exactly as deployed."""
-    text = engine().deployments.bpmn(current_actor(), key, version)
+    text = engine().deployments.bpmn(key, version)
     return Response(text, mimetype="application/xml")
 
 
@@ -77,7 +76,7 @@ def get_bpmn(key, version):
 @blp.response(200, VersionFilesSchema)
 def list_files(key, version):
     """The files of a version: its BPMN, the BPMN it calls, its decision tables and forms."""
-    return engine().deployments.files(current_actor(), key, version)
+    return engine().deployments.files(key, version)
 
 
 @blp.route("/<string:key>/versions/<int:version>/files/<string:name>")
@@ -95,7 +94,7 @@ def list_files(key, version):
 )
 def get_file(key, version, name):
     """One file of a version, exactly as deployed (XML for BPMN and DMN, JSON for forms)."""
-    text, kind = engine().deployments.file(current_actor(), key, version, name)
+    text, kind = engine().deployments.file(key, version, name)
     return Response(text, mimetype=MIMETYPES[kind])
 
 
@@ -103,4 +102,4 @@ def get_file(key, version, name):
 @blp.response(200, VersionDiffSchema)
 def diff(key, a, b):
     """What changed from version a to version b: per file, the elements added, removed, changed."""
-    return engine().deployments.diff(current_actor(), key, a, b)
+    return engine().deployments.diff(key, a, b)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Literal
 
 from jsonschema import Draft202012Validator, SchemaError
 from jsonschema.validators import validator_for
@@ -28,7 +29,7 @@ NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 DEFAULT_DRAFT = Draft202012Validator.META_SCHEMA["$id"]
 
 # (xpath to the code element, mode, how many levels up the element with the id is)
-BPMN_CODE = [
+BPMN_CODE: list[tuple[str, Literal["exec", "eval"], int]] = [
     ("//bpmn:scriptTask/bpmn:script", "exec", 1),
     ("//spiffworkflow:preScript", "exec", 2),
     ("//spiffworkflow:postScript", "exec", 2),
@@ -67,7 +68,9 @@ def _owner_id(node, levels: int) -> str | None:
     return owner.get("id") if owner is not None else None
 
 
-def _code_problems(file: str, node, code: str, mode: str, element_id: str | None) -> list[Problem]:
+def _code_problems(
+    file: str, node, code: str, mode: Literal["exec", "eval"], element_id: str | None
+) -> list[Problem]:
     # An expression is compiled stripped; count the lines stripped off its start.
     skipped = code[: len(code) - len(code.lstrip())].count("\n") if mode == "eval" else 0
     messages = check_code(code.strip() if mode == "eval" else code, mode)
@@ -162,8 +165,8 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
                     continue
                 seen.add((spec_file, element_id))
                 line = _line_of(bundle, spec_file, element_id)
-                for form_file, role in form_refs_of(task_spec):
-                    problems += _check_form(bundle, spec_file, element_id, line, form_file, role)
+                for form_file, _role in form_refs_of(task_spec):
+                    problems += _check_form(bundle, spec_file, element_id, line, form_file)
                 if is_user_task(task_spec):
                     groups = task_meta(task_spec).candidate_groups
                     if not groups:
@@ -188,7 +191,7 @@ def _check_forms_and_groups(bundle: ParsedBundle) -> list[Problem]:
     return problems
 
 
-def _check_form(bundle, spec_file, element_id, line, form_file, role) -> list[Problem]:
+def _check_form(bundle, spec_file, element_id, line, form_file) -> list[Problem]:
     if form_file not in bundle.forms and form_file not in bundle.unreadable:
         return [Problem(spec_file, f"form file '{form_file}' is not in the deployment", element_id, line)]
     return []
@@ -198,7 +201,7 @@ def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
     """Every JSON file that is not only a UI schema is a form schema, used by a process yet or not:
     a valid JSON Schema, `$ref`s only inside the deployment, patterns RE2 can run. Each problem
     names the place in the schema (as its element id, `properties/reply_text/type`) and its line."""
-    ui_only = set()
+    ui_only: set[str] = set()
     for process in bundle.processes:
         for spec in [process.spec, *process.subprocess_specs.values()]:
             for task_spec in spec.task_specs.values():
@@ -217,7 +220,12 @@ def _check_form_files(bundle: ParsedBundle) -> list[Problem]:
             problems.append(located((), "a form schema must be a JSON object"))
             continue
         declared = schema.get("$schema", DEFAULT_DRAFT)
-        cls = validator_for({"$schema": declared}, default=None) if isinstance(declared, str) else None
+        # jsonschema returns `default` as given for an unknown draft; its stubs do not allow None.
+        cls = (
+            validator_for({"$schema": declared}, default=None)  # type: ignore[arg-type]
+            if isinstance(declared, str)
+            else None
+        )
         if cls is None:
             message = f"$schema {json.dumps(declared)} is not a JSON Schema draft this service knows"
             problems.append(located(("$schema",), message))

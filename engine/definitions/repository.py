@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from jsonschema.protocols import Validator
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
@@ -18,7 +19,8 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from ..forms import compile_validator
+from ..errors import ValidationFailed
+from ..forms import apply_defaults, compile_validator, field_errors
 from ..serializer import StateSerializer
 from ..store.models import ProcessDefinition
 from .metadata import TaskMeta, properties_of, task_meta
@@ -57,10 +59,27 @@ class LoadedDefinition:
             found = self._forms[filename] = json.loads(self.files[filename])
         return found
 
+    def form_data(self, filename: str | None, data: Any, problem: str) -> Any:
+        """`data` as the form `filename` takes it: a copy with the form's defaults filled in, checked
+        against its schema; ValidationFailed(`problem`, {field: messages}) when it does not match.
+
+        The one check of submitted data, for start forms and task forms alike. Without a form the
+        data is returned as given; without a schema it is not checked.
+        """
+        form = self.form(filename)
+        if form is not None:
+            data = apply_defaults(form, json.loads(json.dumps(data)))
+        validator = self.validator(filename)
+        if validator is not None:
+            errors = field_errors(validator, data)
+            if errors:
+                raise ValidationFailed(problem, errors)
+        return data
+
     def validator(self, filename: str | None) -> Validator | None:
         """The compiled JSON Schema validator of a form file (built once per version)."""
         schema = self.form(filename)
-        if schema is None:
+        if schema is None or filename is None:  # form() is None for a missing name already
             return None
         found = self._validators.get(filename)
         if found is None:
@@ -127,7 +146,7 @@ class DefinitionRepository:
         cached = self._cache.get(definition_id)
         if cached is not None:
             return cached
-        return self.load(session.get(ProcessDefinition, definition_id))
+        return self.load(session.get_one(ProcessDefinition, definition_id))
 
     def version_of(self, session: Session, definition_id: int) -> int:
         """The version number of a deployed definition, without loading its spec."""

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from ..errors import NotFound
 from ..identity import Actor
 from ..store.models import Approval, Case, HumanTask
+from ..store.queries import in_inbox_of
 from .attachments import attachments_of
-from .common import EngineContext, PageRequest, paged, task_view
+from .context import EngineContext, PageRequest, paged
 from .tasks import TaskService
+from .views import task_view
 
 
 def approval_view(ctx: EngineContext, approval: Approval) -> dict:
@@ -60,10 +62,7 @@ class ApprovalService:
                     .where(
                         HumanTask.approval_level.is_not(None),
                         HumanTask.status == "open",
-                        (HumanTask.assignee == actor.username)
-                        | (
-                            HumanTask.assignee.is_(None) & HumanTask.candidate_group.in_(sorted(actor.groups))
-                        ),
+                        in_inbox_of(actor.username, sorted(actor.groups)),
                         (HumanTask.applicant.is_(None)) | (HumanTask.applicant != actor.username),
                         # Not a level after one the caller approved: two levels, two people.
                         ~exists().where(
@@ -83,7 +82,7 @@ class ApprovalService:
             return paged(session, query, page, lambda row: self._summary(session, row))
 
     def _summary(self, session: Session, row: HumanTask) -> dict:
-        case = session.get(Case, row.case_id)
+        case = session.get_one(Case, row.case_id)
         data = case.data or {}
         # One application may ask for several remedies, each signed off on its own task: the remedy and
         # its amounts are the task's own (its data as the task was created), the rest the case's.
@@ -167,7 +166,7 @@ class ApprovalService:
             data["approved_amount"] = approved_amount
         return self.tasks.complete(actor, task_id, data)
 
-    def of_case(self, actor: Actor, case_id: str, page: PageRequest) -> dict:
+    def of_case(self, case_id: str, page: PageRequest) -> dict:
         """Every sign-off decision on a case, oldest first."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             if uow.session.get(Case, case_id) is None:

@@ -9,7 +9,7 @@ Rules:
   client's Content-Type: images, PDF and office documents only (415 otherwise);
 - at most `MAX_BYTES` (20 MiB) per file (413), checked before the bytes are copied;
 - who may add, list and download: those who see the case whole (DOMAIN.md §8), by the one rule
-  of `engine.services.common.sees_case_whole`: supervisors and admins; the integration or person
+  of `engine.services.privacy.sees_case_whole`: supervisors and admins; the integration or person
   who started it; its owner; whoever holds or completed one of its tasks; members of a group one
   of its open, unclaimed tasks is offered to (the approvers of a pending sign-off among them);
 - an attachment may name one of the case's tasks (`task_id`); every upload is an audit event,
@@ -43,7 +43,8 @@ from ..identity import Actor
 from ..projection import add_event
 from ..storage import FileStore, TooLarge
 from ..store.models import ACTIVE_STATUSES, Attachment, Case, HumanTask
-from .common import EngineContext, PageRequest, acting, lock_case, paged, sees_case_whole
+from .context import EngineContext, PageRequest, acting, lock_case, paged
+from .privacy import sees_case_whole
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_DESCRIPTION = 2000

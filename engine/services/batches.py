@@ -29,7 +29,7 @@ from ..projection import add_event, apply_act
 from ..runtime import CaseRuntime, timer_definitions
 from ..script_helpers import make_helpers
 from ..store.models import Case, HumanTask
-from .common import EngineContext
+from .context import EngineContext
 from .links import BATCH, COORDINATES, add_link, batch_anchor, batch_members, coordinators_of
 
 log = logging.getLogger(__name__)

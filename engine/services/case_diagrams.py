@@ -17,7 +17,7 @@ from ..errors import NotFound
 from ..identity import Actor
 from ..store.models import Case, ProcessDefinition
 from .cases import CaseService
-from .common import EngineContext
+from .context import EngineContext
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 

@@ -15,34 +15,17 @@ from sqlalchemy.orm import Session
 
 from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..facts import case_facts, repeated_case
-from ..forms import apply_defaults, field_errors
+from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_cancel
 from ..runtime import CaseRuntime, NotWaiting
-from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, HumanTask, IdempotencyKey
+from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
 from .batches import form_batch, lock_issue
-from .common import (
-    OVERSEERS,
-    EngineContext,
-    PageRequest,
-    acting,
-    case_summary,
-    case_view,
-    cases_worked_by,
-    current_steps,
-    customer_name,
-    integration_only,
-    local_times,
-    lock_case,
-    masked,
-    paged,
-    require_groups,
-    sees_case_whole,
-    step_view,
-)
+from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
 from .ownership import owner_at_intake
+from .privacy import OVERSEERS, cases_worked_by, integration_only, masked, sees_case_whole
+from .views import case_summary, case_view, current_steps, customer_name, local_times, step_view
 
 STARTERS = ("agents", "integrations", "supervisors")
 MESSENGERS = ("agents", "integrations", "supervisors")
@@ -125,7 +108,7 @@ class CaseService:
             return None
         if record.request_sha256 != digest:
             raise Conflict("this Idempotency-Key was already used for a different request")
-        return case_view(self.ctx, session, session.get(Case, record.case_id))
+        return case_view(self.ctx, session, session.get_one(Case, record.case_id))
 
     def _start(self, actor, process_key, data, business_key, idempotency_key, digest):
         with acting(self.ctx) as uow:
@@ -143,17 +126,12 @@ class CaseService:
                 raise ValidationFailed("this process cannot be started directly", {"process": [message]})
             data = json.loads(json.dumps(data))
             owner = owner_at_intake(self.ctx, actor, data)
-            start_form = definition.form(definition.start_form_file)
-            if start_form is not None:
-                apply_defaults(start_form, data)
-            validator = definition.validator(definition.start_form_file)
-            if validator is not None:
-                errors = field_errors(validator, data)
-                if errors:
-                    raise ValidationFailed("the case data does not match the start form", errors)
+            data = definition.form_data(
+                definition.start_form_file, data, "the case data does not match the start form"
+            )
             now = utc_now()
             # DOMAIN §6: 三包 days are counted to the day of receipt; a purchase after it is invalid.
-            product = data.get("product") if isinstance(data.get("product"), dict) else {}
+            product = section(data, "product")
             purchased = product.get("purchase_date")
             if isinstance(purchased, str) and purchased > self.ctx.local(now).date().isoformat():
                 raise ValidationFailed(
@@ -161,7 +139,7 @@ class CaseService:
                     {"product.purchase_date": ["is after the day the complaint is received"]},
                 )
             # Before the day's key counter: a start that forms a batch takes the counter too.
-            problem = data.get("problem") if isinstance(data.get("problem"), dict) else {}
+            problem = section(data, "problem")
             lock_issue(session, process_key, problem.get("issue_code"))
             if business_key:
                 self._check_business_key_free(session, process_key, business_key)
@@ -409,17 +387,5 @@ class CaseService:
                 raise Conflict(f"the case is already {case.status}")
             runtime = self.ctx.runtime_of(uow.session, case)
             runtime.cancel()
-            now = utc_now()
-            for task in uow.session.execute(
-                select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            ).scalars():
-                task.status = "cancelled"
-                task.completed_at = now
-            case.status = "cancelled"
-            case.ended_at = now
-            case.updated_at = now
-            case.next_timer_at = None
-            case.timers = []
-            case.state = runtime.dump()
-            add_event(uow.session, case.id, now, actor, "case_cancelled", detail={"reason": reason})
+            record_cancel(uow.session, case, runtime, actor, utc_now(), reason)
             return case_view(self.ctx, uow.session, case)

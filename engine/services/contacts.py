@@ -16,7 +16,8 @@ from ..errors import Conflict
 from ..identity import Actor
 from ..projection import add_event, apply_act
 from ..runtime import NotWaiting
-from .common import EngineContext, acting, case_view, lock_case, require_groups
+from .context import EngineContext, acting, lock_case, require_groups
+from .views import case_view
 
 RECORDERS = ("agents", "integrations", "supervisors")
 CONTACT_MESSAGE = "customer_contacted"

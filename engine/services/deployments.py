@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from ..definitions.parsing import parse_bundle
 from ..errors import BadRequest, DeploymentInvalid, NotFound, ValidationFailed
 from ..identity import Actor
 from ..store.models import ProcessDefinition
-from .common import EngineContext, PageRequest, paged, require_groups
+from .context import EngineContext, PageRequest, paged, require_groups
 
 DEPLOYERS = ("process_owners",)
 MAX_VERSION = 2**31 - 1  # versions are 32-bit integers in the database
@@ -36,7 +37,7 @@ class DeploymentService:
         self._decisions_lock = threading.Lock()
         self._decisions: tuple[str, dict] | None = None
 
-    def deploy(self, actor: Actor, uploads: dict[str, bytes | str], shipped: bool = False) -> dict:
+    def deploy(self, actor: Actor, uploads: Mapping[str, bytes | str], shipped: bool = False) -> dict:
         """Validate and deploy files; {"deployed": [{"key", "version", "created"}], "created": bool,
         "kept": [...]}.
 
@@ -59,7 +60,7 @@ class DeploymentService:
             text, problem = decode_upload(name, content)
             if problem:
                 problems.append(problem)
-            else:
+            elif text is not None:  # decode_upload gives text or a problem, never neither
                 uploaded[name] = text
         with self.ctx.db.unit_of_work(write=False) as uow:
             snapshot = self.ctx.definitions.workspace(uow.session)
@@ -99,13 +100,13 @@ class DeploymentService:
         return bundle
 
     # ---- reading
-    def processes(self, actor: Actor, page: PageRequest) -> dict:
+    def processes(self, page: PageRequest) -> dict:
         """Every deployed process key with its newest version."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             newest = self.ctx.definitions.latest_query().order_by(ProcessDefinition.process_key)
             return paged(uow.session, newest, page, lambda row: _version_view(self.ctx, row, with_key=True))
 
-    def versions(self, actor: Actor, key: str) -> dict:
+    def versions(self, key: str) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:
             rows = (
                 uow.session.execute(
@@ -136,12 +137,12 @@ class DeploymentService:
             raise NotFound(f"process '{key}' has no version {version}")
         return row
 
-    def bpmn(self, actor: Actor, key: str, version: int) -> str:
+    def bpmn(self, key: str, version: int) -> str:
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
             return row.files[row.bpmn_file]
 
-    def files(self, actor: Actor, key: str, version: int) -> dict:
+    def files(self, key: str, version: int) -> dict:
         """The files a version is made of (its BPMN, the BPMN it calls, its tables and forms)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
@@ -159,7 +160,7 @@ class DeploymentService:
                 ],
             }
 
-    def file(self, actor: Actor, key: str, version: int, name: str) -> tuple[str, str]:
+    def file(self, key: str, version: int, name: str) -> tuple[str, str]:
         """One file of a version exactly as deployed, and its kind (`bpmn`, `dmn` or `form`)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             row = self._version_row(uow.session, key, version)
@@ -167,7 +168,7 @@ class DeploymentService:
                 raise NotFound(f"version {version} of process '{key}' has no file '{name}'")
             return row.files[name], kind_of(name) or "form"
 
-    def diff(self, actor: Actor, key: str, old: int, new: int) -> dict:
+    def diff(self, key: str, old: int, new: int) -> dict:
         """What changed from version `old` to version `new`: per file, elements by id."""
         with self.ctx.db.unit_of_work(write=False) as uow:
             before = dict(self._version_row(uow.session, key, old).files)

@@ -21,9 +21,11 @@ from sqlalchemy import select
 from ..calendar import utc_now
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..identity import Actor
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_reassignment
 from ..store.models import ACTIVE_STATUSES, Case, HumanTask
-from .common import OWNER_FIELD, EngineContext, acting, case_view, lock_case, owner_of, require_groups
+from .context import EngineContext, acting, lock_case, require_groups
+from .privacy import OWNER_FIELD, owner_of
+from .views import case_view
 
 OWNER_GROUP = "agents"
 REASSIGNERS = ("supervisors",)
@@ -108,30 +110,15 @@ class OwnershipService:
                 raise ValidationFailed(
                     "the case cannot be reassigned like this", {"to": [f"{to} already owns the case"]}
                 )
+            assert user is not None  # checked above: an unknown user is an error
             runtime = self.ctx.runtime_of(session, case)
             # Every task, finished ones included: a waiting event (a reminder timer) takes its data
             # from its finished parent again each time it is refreshed.
             for task in runtime.workflow.get_tasks():
                 if OWNER_FIELD in task.data:
                     task.data[OWNER_FIELD] = to
-            moved = []
-            for row in session.execute(
-                select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")
-            ).scalars():
-                if previous is not None and row.assignee == previous and row.candidate_group in user.groups:
-                    row.assignee = to
-                    moved.append(row.id)
-            now = utc_now()
-            case.data = {**(case.data or {}), OWNER_FIELD: to}
-            case.state = runtime.dump()
-            case.updated_at = now
-            add_event(
-                session,
-                case.id,
-                now,
-                actor,
-                "case_reassigned",
-                detail={"from": previous, "to": to, "reason": reason, "tasks": moved},
+            record_reassignment(
+                session, case, runtime, actor, utc_now(), OWNER_FIELD, previous, to, user.groups, reason
             )
             return case_view(self.ctx, session, case)
 

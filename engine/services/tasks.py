@@ -14,29 +14,21 @@ Who may do what, enforced here so every caller (HTTP, CLI, tests) gets the same 
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import BindParameter, bindparam, or_, select
 
 from ..calendar import utc_now
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from ..forms import apply_defaults, field_errors
 from ..identity import Actor
-from ..projection import add_event, apply_act
+from ..projection import apply_act, record_claim, record_completion, record_release
 from ..runtime import NotWaiting
 from ..signoff import check_and_record_decision, check_may_claim, check_payment
 from ..store.models import Case, HumanTask
-from .common import (
-    EngineContext,
-    PagedStatement,
-    PageRequest,
-    acting,
-    case_view,
-    paged_statement,
-    task_view,
-)
+from ..store.queries import in_inbox_of
+from .context import EngineContext, PagedStatement, PageRequest, acting, paged_statement
 from .ownership import check_may_release
+from .views import case_view, task_view
 
 OVERSEERS = ("supervisors", "admins")
 TASK_STATUSES = ("open", "completed", "cancelled")
@@ -108,23 +100,10 @@ class TaskService:
                 return task_view(self.ctx, row)  # already mine: nothing happens, nothing to record
             if row.is_approval:
                 check_may_claim(uow.session, actor, row)
-            claimed = uow.session.execute(
-                update(HumanTask)
-                .where(
-                    HumanTask.id == task_id,
-                    HumanTask.status == "open",
-                    or_(HumanTask.assignee.is_(None), HumanTask.assignee == actor.username),
-                )
-                .values(assignee=actor.username)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
-                uow.session.refresh(row)
+            if not record_claim(uow.session, row, actor, utc_now()):
                 if row.status != "open":
                     raise Conflict("the task is no longer open")
                 raise Conflict(f"the task is claimed by {row.assignee}")
-            uow.session.refresh(row)
-            add_event(uow.session, row.case_id, utc_now(), actor, "task_claimed", task_id)
             return task_view(self.ctx, row)
 
     def unclaim(self, actor: Actor, task_id: str) -> dict:
@@ -140,11 +119,7 @@ class TaskService:
             check_may_release(uow.session, actor, row)
             if row.assignee is None:
                 return task_view(self.ctx, row)
-            previous = row.assignee
-            row.assignee = None
-            add_event(
-                uow.session, row.case_id, utc_now(), actor, "task_unclaimed", task_id, {"assignee": previous}
-            )
+            record_release(uow.session, row, actor, utc_now())
             return task_view(self.ctx, row)
 
     def complete(self, actor: Actor, task_id: str, data: dict[str, Any]) -> dict:
@@ -159,14 +134,7 @@ class TaskService:
                 raise Conflict(f"the task is already {row.status}")
             check_may_complete(actor, row)
             definition = self.ctx.definition_of(session, case)
-            form = definition.form(row.form_file)
-            if form is not None:
-                data = apply_defaults(form, json.loads(json.dumps(data)))
-            validator = definition.validator(row.form_file)
-            if validator is not None:
-                errors = field_errors(validator, data)
-                if errors:
-                    raise ValidationFailed("the data does not match the task's form", errors)
+            data = definition.form_data(row.form_file, data, "the data does not match the task's form")
             now = utc_now()
             runtime = self.ctx.runtime_of(session, case)
             meta_task = runtime.ready_user_task(task_id)
@@ -174,7 +142,7 @@ class TaskService:
                 raise Conflict("the task is no longer open")
             meta = definition.meta(meta_task.task_spec)
             task_data = meta_task.data
-            errors = date_order_errors(form, data, task_data)
+            errors = date_order_errors(definition.form(row.form_file), data, task_data)
             if errors:
                 raise ValidationFailed("the data does not match the task's form", errors)
             check_payment(data, task_data)
@@ -197,19 +165,7 @@ class TaskService:
                 runtime.complete_task(task_id, data)
             except NotWaiting:
                 raise Conflict("the task is no longer open") from None
-            row.status = "completed"
-            row.assignee = row.assignee or actor.username
-            row.completed_by = actor.username
-            row.completed_at = now
-            add_event(
-                session,
-                case.id,
-                now,
-                actor,
-                "task_completed",
-                task_id,
-                {"element_id": row.element_id, "name": row.name, "data": data},
-            )
+            record_completion(session, case, row, actor, now, data)
             open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows)
             return case_view(self.ctx, session, case, open_tasks)
 
@@ -271,13 +227,10 @@ def _task_list_statement(
     if mine:
         query = query.where(_TASKS.assignee == bindparam("username"))
     elif not overseer:
-        groups = bindparam("groups", expanding=True)
+        groups: BindParameter[list[str]] = bindparam("groups", expanding=True)
         if open_only:
             # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
-            visible = or_(
-                _TASKS.assignee == bindparam("username"),
-                _TASKS.assignee.is_(None) & _TASKS.candidate_group.in_(groups),
-            )
+            visible = in_inbox_of(bindparam("username"), groups)
         else:
             visible = or_(_TASKS.completed_by == bindparam("username"), _TASKS.candidate_group.in_(groups))
         query = query.where(visible)

@@ -22,11 +22,11 @@ from .. import sandbox
 from ..calendar import utc_now
 from ..identity import SYSTEM
 from ..metrics import Metrics
-from ..projection import add_event, apply_act, open_task_rows, schedule_retry
+from ..projection import add_event, apply_act, open_task_rows, record_error
 from ..runtime import CaseRuntime
 from ..sandbox import act_budget
 from ..store.models import LIVE_CASE, Case, HumanTask
-from .common import EngineContext
+from .context import EngineContext
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,8 @@ class TimerService:
         case = session.get(Case, case_id, populate_existing=True)
         if case is None:
             return
-        now = utc_now()
         detail = {"message": f"{type(error).__name__}: {error}", "element_id": None}
-        case.status = "error"
-        case.error = {**detail, "at": now.isoformat()}
-        schedule_retry(case, now)
-        add_event(session, case.id, now, SYSTEM, "case_error", detail=detail)
+        record_error(session, case, SYSTEM, utc_now(), detail)
 
     def run(self, stop: threading.Event) -> None:
         """Fire timers until `stop` is set, sleeping until the next due time (at most 1 s)."""

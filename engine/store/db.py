@@ -190,11 +190,13 @@ class UnitOfWork:
         if self.database.is_sqlite:
             # BEGIN IMMEDIATE already holds the database's write lock: one read is current.
             row = self.session.get(HumanTask, task_id)
-            return (row, self.session.get(Case, row.case_id)) if row is not None else None
+            return (row, self.session.get_one(Case, row.case_id)) if row is not None else None
         case_id = self.session.execute(select(HumanTask.case_id).where(HumanTask.id == task_id)).scalar()
         if case_id is None:
             return None
         case = self.lock_case(case_id)
+        if case is None:  # a task always has its case (foreign key); this only narrows the type
+            return None
         # Read the task again under the lock: a completion that committed meanwhile is visible now.
         row = self.session.execute(
             select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
@@ -213,12 +215,13 @@ class UnitOfWork:
             pairs = self.session.execute(_TASKS_WITH_CASE, params).all()
             if not pairs:
                 return None
-            case = pairs[0][1]
+            case: Case = pairs[0][1]
             rows = [pair[0] for pair in pairs]
         else:
-            case = self.session.execute(_LOCK_CASE_OF_TASK, params).scalar_one_or_none()
-            if case is None:
+            locked = self.session.execute(_LOCK_CASE_OF_TASK, params).scalar_one_or_none()
+            if locked is None:
                 return None
+            case = locked
             rows = list(self.session.execute(_TASKS_OF_LOCKED_CASE, {**params, "case_id": case.id}).scalars())
         row = next((r for r in rows if r.id == task_id), None)
         if row is None:

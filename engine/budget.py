@@ -5,7 +5,9 @@ condition, timer expression and DMN cell it meets, and the helpers they call, ag
 a deadline set when the act starts and a ceiling on the process's memory growth since then.
 The deadline is in the CPU time of the thread running the act, not wall-clock time: on a loaded
 machine an ordinary act may wait for a core or for the GIL far longer than it computes, and must
-not fail for that; what the budget bounds is how long a diagram's code keeps a core busy.
+not fail for that; what the budget bounds is how long a diagram's code keeps a core busy. Time the
+interpreter spends in a full garbage collection during the act is not charged to it either (its
+cost follows the size of the whole process, not what the act does): the deadline moves by it.
 Sandboxed code checks it on every traced line (`engine.sandbox`), helpers and the working
 calendar check it in their loops, so no part of an act can keep running past it.
 
@@ -15,6 +17,7 @@ timer worker does not retry (running the same code on the same data fails the sa
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -102,6 +105,21 @@ def act_budget(seconds: float) -> Iterator[Budget]:
         yield budget
     finally:
         _current.budget = None
+
+
+def _pause_for_garbage_collection(phase: str, _info: dict) -> None:
+    """gc callback: a collection during an act moves the act's deadline by the time it took."""
+    budget = getattr(_current, "budget", None)
+    if budget is None:
+        return
+    if phase == "start":
+        _current.gc_started = time.thread_time()
+    elif phase == "stop" and getattr(_current, "gc_started", None) is not None:
+        budget.deadline += time.thread_time() - _current.gc_started
+        _current.gc_started = None
+
+
+gc.callbacks.append(_pause_for_garbage_collection)
 
 
 def check_budget() -> None:

@@ -738,6 +738,24 @@ def test_the_budget_is_per_act_and_covers_helpers(env, monkeypatch):
         )
 
 
+def test_a_full_garbage_collection_during_an_act_is_not_charged_to_it(env, monkeypatch):
+    """A collection's cost follows the whole process's heap, not the act: a long-running service
+    with a big heap must not fail ordinary acts because the collector ran during them."""
+    import gc
+
+    monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.05)
+    heap = [[i] for i in range(2_000_000)]  # tracked objects: a full collection walks them all
+    try:
+        with act_budget() as spent:
+            started = time.thread_time()
+            gc.collect()
+            assert time.thread_time() - started > 0.05  # longer than the whole budget
+            assert run(env, "eval", "1 + 1") == 2
+            spent.check_time()
+    finally:
+        del heap
+
+
 def test_a_helper_stops_inside_its_loop_when_the_act_runs_out_of_time(env, monkeypatch):
     """4,999 working days take the calendar longer than a 50 ms budget: stopped within the loop."""
     monkeypatch.setattr(sandbox, "SCRIPT_TIME_LIMIT_S", 0.05)

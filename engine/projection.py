@@ -200,6 +200,44 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
     return open_tasks
 
 
+def record_start(
+    session: Session,
+    *,
+    case_id: str,
+    process_key: str,
+    definition_id: int,
+    version: int,
+    business_key: str,
+    actor: Actor,
+    now: datetime,
+    data: dict,
+) -> Case:
+    """A new case's row and its `case_started` event (the act's own effects follow in `apply_act`)."""
+    case = Case(
+        id=case_id,
+        process_key=process_key,
+        definition_id=definition_id,
+        business_key=business_key,
+        status="running",
+        created_by=actor.username,
+        created_at=now,
+        updated_at=now,
+        data=data,
+        timers=[],
+        timer_failures=0,
+    )
+    session.add(case)
+    add_event(
+        session,
+        case_id,
+        now,
+        actor,
+        "case_started",
+        detail={"process": process_key, "version": version, "business_key": business_key},
+    )
+    return case
+
+
 def record_error(session: Session, case: Case, actor: Actor | str, now: datetime, detail: dict) -> None:
     """A failed act: the case in `error` with what went wrong (`detail`, its moment added), a
     retry scheduled, and a `case_error` event. The workflow's own error (a script that raised)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from ..definitions.decisions import evaluate, load_decisions
 from ..facts import BATCH_WINDOW
 from ..identity import SYSTEM
-from ..projection import add_event, apply_act
+from ..projection import add_event, apply_act, record_start
 from ..runtime import CaseRuntime, timer_definitions
 from ..script_helpers import make_helpers
 from ..store.models import Case, HumanTask
@@ -140,27 +140,16 @@ def start_coordination(
         },
     }
     runtime = CaseRuntime.start(definition, ctx.script_engine, data)
-    coordinator = Case(
-        id=case_id,
+    coordinator = record_start(
+        session,
+        case_id=case_id,
         process_key=COORDINATION_PROCESS,
         definition_id=row.id,
+        version=row.version,
         business_key=business_key,
-        status="running",
-        created_by=SYSTEM.username,
-        created_at=now,
-        updated_at=now,
+        actor=SYSTEM,
+        now=now,
         data=data,
-        timers=[],
-        timer_failures=0,
-    )
-    session.add(coordinator)
-    add_event(
-        session,
-        case_id,
-        now,
-        SYSTEM,
-        "case_started",
-        detail={"process": COORDINATION_PROCESS, "version": row.version, "business_key": business_key},
     )
     add_link(session, case_id, anchor, COORDINATES, now)
     apply_act(session, coordinator, runtime, SYSTEM, now, ctx.directory)

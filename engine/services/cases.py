@@ -17,7 +17,7 @@ from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
-from ..projection import add_event, apply_act, record_cancel
+from ..projection import add_event, apply_act, record_cancel, record_start
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
 from .batches import form_batch, lock_issue
@@ -160,34 +160,19 @@ class CaseService:
                 }
             )
             runtime = CaseRuntime.start(definition, self.ctx.script_engine, initial)
-            case = Case(
-                id=case_id,
+            case = record_start(
+                session,
+                case_id=case_id,
                 process_key=process_key,
                 definition_id=definition.id,
+                version=definition.version,
                 business_key=business_key,
-                status="running",
-                created_by=actor.username,
-                created_at=now,
-                updated_at=now,
+                actor=actor,
+                now=now,
                 data=initial,
-                timers=[],
-                timer_failures=0,
             )
-            session.add(case)
             if repeated is not None:
                 add_link(session, case_id, repeated[0], "repeat_of", now)
-            add_event(
-                session,
-                case_id,
-                now,
-                actor,
-                "case_started",
-                detail={
-                    "process": process_key,
-                    "version": definition.version,
-                    "business_key": business_key,
-                },
-            )
             # A new case has no task rows yet: nothing to read back.
             open_tasks = apply_act(session, case, runtime, actor, now, self.ctx.directory, open_rows=[])
             if "batch" in (case.data.get("urgent_kinds") or []):

@@ -50,7 +50,6 @@ from .common import (
     Stopwatch,
     directory,
     emit,
-    headers,
     headline,
     machine,
     median,
@@ -61,7 +60,7 @@ from .common import (
     workdir,
 )
 from .lifecycle import Counter, Runner, alternate
-from .server import Client, ServiceProcess
+from .server import Client, InProcessClient, ServiceProcess
 
 ANCHOR_DIR = ROOT / "bench" / "anchor"
 PROCESS = "anchor_complaint"
@@ -157,24 +156,8 @@ class AnchorClient(Client):
         return watch.ms
 
 
-class InProcessAnchorClient(AnchorClient):
-    """The same calls through Flask's test client, so a profiler in this thread sees the service."""
-
-    def __init__(self, app) -> None:
-        super().__init__("")
-        self.test_client = app.test_client()
-
-    def post(self, user: str, path: str, body: dict[str, Any], label: str) -> dict[str, Any]:
-        response = self.test_client.post(path, json=body, headers=headers(user))
-        if response.status_code not in (200, 201):
-            raise AssertionError(f"{label}: HTTP {response.status_code}: {response.get_data(as_text=True)}")
-        return response.get_json()
-
-    def get(self, user: str, path: str, label: str, params: dict | None = None) -> dict[str, Any]:
-        response = self.test_client.get(path, query_string=params, headers=headers(user))
-        if response.status_code != 200:
-            raise AssertionError(f"{label}: HTTP {response.status_code}: {response.get_data(as_text=True)}")
-        return response.get_json()
+class InProcessAnchorClient(InProcessClient, AnchorClient):
+    """The anchor lifecycle through Flask's test client, so a profiler in this thread sees the service."""
 
 
 def profile_both(database_url: str, folder: Path, engine: AnchorEngineOnly, count: int) -> dict[str, Any]:

@@ -53,7 +53,6 @@ from .common import (
     STEPS,
     Stopwatch,
     emit,
-    headers,
     headline,
     machine,
     median,
@@ -66,7 +65,7 @@ from .common import (
     summary,
     workdir,
 )
-from .server import Client, ServiceProcess
+from .server import Client, InProcessClient, ServiceProcess
 
 Runner = Callable[[int], float]
 
@@ -94,17 +93,22 @@ class EngineOnly:
         self.specless = StateSerializer() if specless else None
         # The service fills in each form's defaults; the data is the same every time, so once here.
         self.start_form = _read_form("complaint-start.schema.json")
-        self.step_data = {element: self._form_data(element, data) for element, _user, data in STEPS}
+        self.step_data = {element: self._form_data(element, user, data) for element, user, data in STEPS}
 
-    def _form_data(self, element: str, data: dict) -> dict:
+    def _form_data(self, element: str, user: str, data: dict) -> dict:
+        """The step's data as the service completes it: form defaults, and the task property
+        `actorField` naming who completed it (the diagrams' scripts read it)."""
         spec = next(
             s
             for each in (self.spec, *self.subprocess_specs.values())
             for name, s in each.task_specs.items()
             if name == element
         )
-        form = _read_form(spec.extensions["properties"]["formJsonSchemaFilename"])
-        return apply_defaults(form, copy.deepcopy(data))
+        properties = spec.extensions["properties"]
+        completed = apply_defaults(_read_form(properties["formJsonSchemaFilename"]), copy.deepcopy(data))
+        if properties.get("actorField"):
+            completed[properties["actorField"]] = user
+        return completed
 
     def initial_data(self, n: int) -> dict[str, Any]:
         """What `CaseService.start` gives a new workflow (the facts of a fresh customer and issue)."""
@@ -241,20 +245,6 @@ def measure_http(
 
 
 # ---- profiles (in-process, after the timings)
-
-
-class InProcessClient(Client):
-    """The same calls through Flask's test client, so a profiler in this thread sees the service."""
-
-    def __init__(self, app):
-        super().__init__("")
-        self.test_client = app.test_client()
-
-    def post(self, user: str, path: str, body: dict[str, Any], label: str) -> dict[str, Any]:
-        response = self.test_client.post(path, json=body, headers=headers(user))
-        if response.status_code not in (200, 201):
-            raise AssertionError(f"{label}: HTTP {response.status_code}: {response.get_data(as_text=True)}")
-        return response.get_json()
 
 
 def profile_both(folder: Path, engine: EngineOnly, count: int, counter: Counter) -> dict[str, Any]:

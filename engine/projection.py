@@ -21,6 +21,7 @@ from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
 from .store.queries import open_tasks_of_cases
+from .store.row_writes import write_case_and_task_rows
 
 PRIORITIES = ("urgent", "ordinary")
 # A case that keeps failing is left in `error` for people after this many automatic retries.
@@ -83,11 +84,21 @@ _PENDING_EVENTS = "pending_case_events"
 _INSERT_EVENTS = insert(CaseEvent)
 
 
+def write_rows(session: Session) -> None:
+    """Write what the act changed so far (a start does before its view, so a refused key or a
+    duplicate fails inside the act): case and task rows, then everything else."""
+    write_case_and_task_rows(session)
+    session.flush()
+
+
 @event.listens_for(Session, "before_commit")
-def _write_pending_events(session: Session) -> None:
+def _write_act(session: Session) -> None:
+    """At commit: the case and task rows in prebuilt statements, the rest through the ORM's
+    flush, then the audit events (which refer to the case rows) in one INSERT."""
+    write_case_and_task_rows(session)
     pending = session.info.pop(_PENDING_EVENTS, None)
     if pending:
-        session.flush()  # the case rows the events refer to first
+        session.flush()
         session.connection().execute(_INSERT_EVENTS, pending)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema.protocols import Validator
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import ValidationFailed
@@ -98,12 +98,29 @@ class LoadedDefinition:
         return None
 
 
-_LATEST_ID = (
-    select(ProcessDefinition.id)
-    .where(ProcessDefinition.process_key == bindparam("key"))
-    .order_by(ProcessDefinition.version.desc())
-    .limit(1)
+# The newest version id of all: a new deployment always raises it (ids only grow), so what is
+# derived from the newest versions is cached under it and rebuilt only when it moves.
+_NEWEST_ID = select(func.max(ProcessDefinition.id))
+_GENERATION = "definitions_generation"
+# The newest version id of every process key.
+_LATEST_IDS = select(ProcessDefinition.process_key, func.max(ProcessDefinition.id)).group_by(
+    ProcessDefinition.process_key
 )
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_generation(session: Session, _context: Any) -> None:
+    """A flush may have written a new version: the next question reads the newest id again."""
+    session.info.pop(_GENERATION, None)
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """What the newest versions say, as of the deployment `generation` (the newest id)."""
+
+    generation: int
+    ids: dict[str, int]
+    callers: dict[str, list[str]]
 
 
 class DefinitionRepository:
@@ -114,7 +131,7 @@ class DefinitionRepository:
         self._cache: dict[int, LoadedDefinition] = {}
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
-        self._callers: tuple[int, dict[str, list[str]]] | None = None
+        self._newest = _Newest(generation=-1, ids={}, callers={})
 
     def serializer(self, dialect: str) -> StateSerializer:
         return self._serializers[dialect]
@@ -168,13 +185,30 @@ class DefinitionRepository:
         ).scalar_one_or_none()
 
     def latest_loaded(self, session: Session, key: str) -> LoadedDefinition | None:
-        """The newest version of a process, parsed: one small query for its id, the rest cached.
-
-        `latest` reads the whole row (every file and the serialized spec) only to find the id of
-        a version whose parse is already cached; starting a case needs just the id.
-        """
-        definition_id = session.execute(_LATEST_ID, {"key": key}).scalar()
+        """The newest version of a process, parsed: one small query for the newest id of all,
+        the rest cached until a deployment raises it."""
+        definition_id = self._newest_of(session).ids.get(key)
         return self.load_id(session, definition_id) if definition_id is not None else None
+
+    def _newest_of(self, session: Session) -> _Newest:
+        """The newest version of each key and who calls whom, rebuilt when a version was deployed."""
+        # Asked once per transaction (a start asks for the version and for its callers).
+        generation = session.info.get(_GENERATION)
+        if generation is None:
+            generation = session.info[_GENERATION] = session.connection().execute(_NEWEST_ID).scalar() or 0
+        newest = self._newest
+        if newest.generation == generation:
+            return newest
+        # Versions of one key are numbered in deployment order, so its newest id is its newest version.
+        ids = {key: definition_id for key, definition_id in session.execute(_LATEST_IDS).all()}
+        callers: dict[str, list[str]] = {}
+        for key, definition_id in sorted(ids.items(), key=lambda item: item[1]):
+            for called in self.load_id(session, definition_id).subprocess_specs:
+                if called != key:
+                    callers.setdefault(called, []).append(key)
+        newest = _Newest(generation=generation, ids=ids, callers=callers)
+        self._newest = newest
+        return newest
 
     @staticmethod
     def latest_query() -> Select:
@@ -196,20 +230,9 @@ class DefinitionRepository:
     def callers(self, session: Session) -> dict[str, list[str]]:
         """Process key → the other processes whose newest version calls it (a call activity).
 
-        Such a process is only ever called: a case cannot be started on it directly. Rebuilt only
-        when a version was deployed since (version ids only grow).
+        Such a process is only ever called: a case cannot be started on it directly.
         """
-        newest_id = session.execute(select(func.max(ProcessDefinition.id))).scalar() or 0
-        cached = self._callers
-        if cached is not None and cached[0] == newest_id:
-            return cached[1]
-        callers: dict[str, list[str]] = {}
-        for row in self.latest_of_each(session):
-            for called in self.load(row).subprocess_specs:
-                if called != row.process_key:
-                    callers.setdefault(called, []).append(row.process_key)
-        self._callers = (newest_id, callers)
-        return callers
+        return self._newest_of(session).callers
 
     def workspace(self, session: Session) -> dict[str, str]:
         """The files of the newest version of every process (newer deployments win)."""

@@ -17,7 +17,7 @@ from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
-from ..projection import add_event, apply_act, record_cancel, record_start
+from ..projection import add_event, apply_act, record_cancel, record_start, write_rows
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
 from .batches import form_batch, lock_issue
@@ -187,7 +187,7 @@ class CaseService:
                         created_at=now,
                     )
                 )
-            session.flush()
+            write_rows(session)
             return case_view(self.ctx, session, case, open_tasks), True
 
     @staticmethod

@@ -74,7 +74,9 @@ class Database:
             if self.url.database in (None, "", ":memory:"):
                 raise ValueError("SQLite needs a file path; an in-memory database is per connection")
             self.write_engine = self._sqlite_engine(begin="BEGIN IMMEDIATE", echo=echo)
-            self.read_engine = self._sqlite_engine(begin="BEGIN", echo=echo)
+            # Reads run without a transaction, as on PostgreSQL: each statement reads one
+            # consistent snapshot (WAL), and BEGIN and its ROLLBACK were two statements more.
+            self.read_engine = self._sqlite_engine(begin=None, echo=echo)
         else:
             self.write_engine = create_engine(
                 self.url,
@@ -92,7 +94,7 @@ class Database:
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
-    def _sqlite_engine(self, begin: str, echo: bool) -> Engine:
+    def _sqlite_engine(self, begin: str | None, echo: bool) -> Engine:
         engine = create_engine(
             self.url,
             connect_args={"timeout": 30, "check_same_thread": False},
@@ -113,9 +115,11 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(connection):
-            connection.exec_driver_sql(begin)
+        if begin is not None:
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(connection):
+                connection.exec_driver_sql(begin)
 
         return engine
 

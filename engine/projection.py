@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import EscalationEventDefinition
-from sqlalchemy import CursorResult, event, insert, or_, update
+from sqlalchemy import CursorResult, bindparam, event, insert, or_, update
 from sqlalchemy.orm import Session
 
 from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
+from .store.prepared import Prepared
 from .store.queries import open_tasks_of_cases
 from .store.row_writes import write_case_and_task_rows
 
@@ -81,7 +82,11 @@ def add_event(
 # Nothing reads events inside the transaction that writes them; their order (by id) is the
 # order they were added in, as before.
 _PENDING_EVENTS = "pending_case_events"
-_INSERT_EVENTS = insert(CaseEvent)
+_INSERT_EVENTS = Prepared(
+    insert(CaseEvent).values(
+        {name: bindparam(name) for name in ("case_id", "at", "actor", "type", "task_id", "detail")}
+    )
+)
 
 
 def write_rows(session: Session) -> None:
@@ -99,7 +104,7 @@ def _write_act(session: Session) -> None:
     pending = session.info.pop(_PENDING_EVENTS, None)
     if pending:
         session.flush()
-        session.connection().execute(_INSERT_EVENTS, pending)
+        _INSERT_EVENTS.execute(session.connection(), pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -18,24 +18,25 @@ import copy
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, inspect, update
+from sqlalchemy import Connection, Table, bindparam, insert, inspect, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from .models import Case, HumanTask
+from .prepared import Prepared
 
 _CASES = cast(Table, Case.__table__)
 _TASKS = cast(Table, HumanTask.__table__)
 _CASE_COLUMNS = tuple(column.name for column in _CASES.c)
 _CASE_VALUES = tuple(name for name in _CASE_COLUMNS if name not in ("id", "revision"))
 # Built once: bound names of the WHERE clause differ from the columns the SET clause takes.
-_UPDATE_CASE = (
+_UPDATE_CASE = Prepared(
     update(_CASES)
     .where(_CASES.c.id == bindparam("where_id"), _CASES.c.revision == bindparam("where_revision"))
     .values({name: bindparam(name) for name in (*_CASE_VALUES, "revision")})
 )
-_INSERT_CASE = insert(_CASES)
-_INSERT_TASKS = insert(_TASKS)
+_INSERT_CASE = Prepared(insert(_CASES))
+_INSERT_TASKS = Prepared(insert(_TASKS))
 _WRITTEN = (Case, HumanTask)
 
 
@@ -67,12 +68,12 @@ def write_case_and_task_rows(session: Session) -> None:
     connection = session.connection()
     new_cases = [obj for obj in new if isinstance(obj, Case)]
     if new_cases:
-        connection.execute(_INSERT_CASE, [_filled(case, _CASE_COLUMNS, _CASE_DEFAULTS) for case in new_cases])
+        _INSERT_CASE.execute(connection, [_filled(case, _CASE_COLUMNS, _CASE_DEFAULTS) for case in new_cases])
     for case in (obj for obj in dirty if isinstance(obj, Case)):
         _update_case(connection, case)
     new_tasks = [obj for obj in new if isinstance(obj, HumanTask)]
     if new_tasks:
-        connection.execute(_INSERT_TASKS, [_filled(row, _TASK_COLUMNS, _TASK_DEFAULTS) for row in new_tasks])
+        _INSERT_TASKS.execute(connection, [_filled(row, _TASK_COLUMNS, _TASK_DEFAULTS) for row in new_tasks])
     _update_tasks(connection, [obj for obj in dirty if isinstance(obj, HumanTask)])
     for obj in new:
         _mark_persistent(session, obj)
@@ -93,18 +94,17 @@ def _filled(obj: Any, columns: tuple[str, ...], defaults: dict[str, Any]) -> dic
     return row
 
 
-def _update_case(connection: Any, case: Case) -> None:
+def _update_case(connection: Connection, case: Case) -> None:
     """Every column of the case, if its revision is still the one read; else StaleDataError."""
     revision = inspect(case).committed_state.get("revision", case.revision)
     params = {name: getattr(case, name) for name in _CASE_VALUES}
     params.update(where_id=case.id, where_revision=revision, revision=revision + 1)
-    result = cast(CursorResult[Any], connection.execute(_UPDATE_CASE, params))
-    if result.rowcount != 1:
+    if _UPDATE_CASE.execute(connection, params) != 1:
         raise StaleDataError(f"case {case.id} was changed by another act (revision {revision})")
     case.revision = revision + 1
 
 
-def _update_tasks(connection: Any, rows: list[HumanTask]) -> None:
+def _update_tasks(connection: Connection, rows: list[HumanTask]) -> None:
     """The changed columns of each task row: one executemany per set of changed columns."""
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -113,18 +113,17 @@ def _update_tasks(connection: Any, rows: list[HumanTask]) -> None:
             values = {name: getattr(row, name) for name in changed}
             by_shape[changed].append({"where_id": row.id, **values})
     for shape, params in by_shape.items():
-        statement = _task_update(shape)
-        connection.execute(statement, params)
+        _task_update(shape).execute(connection, params)
 
 
-_TASK_UPDATES: dict[tuple[str, ...], Any] = {}
+_TASK_UPDATES: dict[tuple[str, ...], Prepared] = {}
 
 
-def _task_update(shape: tuple[str, ...]) -> Any:
+def _task_update(shape: tuple[str, ...]) -> Prepared:
     """The UPDATE of these task columns by id, built once per shape."""
     statement = _TASK_UPDATES.get(shape)
     if statement is None:
-        statement = (
+        statement = Prepared(
             update(_TASKS)
             .where(_TASKS.c.id == bindparam("where_id"))
             .values({name: bindparam(name) for name in shape})

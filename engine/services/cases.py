@@ -20,6 +20,7 @@ from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act, record_cancel, record_start, write_rows
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
+from ..store.queries import case_by_id
 from .batches import form_batch, lock_issue
 from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
@@ -229,7 +230,7 @@ class CaseService:
     # ---- read
     def _readable(self, session: Session, actor: Actor, case_id: str) -> Case:
         """The case, if the actor may read it at all: an integration only the cases it started."""
-        case = session.get(Case, case_id)
+        case = case_by_id(session, case_id)
         if case is None or (integration_only(actor) and case.created_by != actor.username):
             raise NotFound(f"no case {case_id}")
         return case

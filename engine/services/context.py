@@ -119,8 +119,10 @@ def paged_statement(
     """`paged` for a statement built once (`PagedStatement`), with its parameters."""
     page = page.clamp()
     bound = {**params, "page_limit": page.per_page, "page_offset": page.offset}
-    result = session.execute(statement.rows, bound)
-    rows = result.scalars().all() if statement.entities else result.all()
+    if statement.entities:
+        rows = session.execute(statement.rows, bound).scalars().all()
+    else:  # plain columns: Core alone, without the ORM's part of an execution
+        rows = session.connection().execute(statement.rows, bound).all()
     if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
         total = page.offset + len(rows)
     else:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..definitions.repository import LoadedDefinition
 from ..store.models import Case, Escalation, HumanTask
-from ..store.queries import OPEN_TASKS_OF_CASE, open_tasks_of_cases
+from ..store.queries import open_tasks_of_case, open_tasks_of_cases
 from .context import EngineContext
 from .links import links_of
 from .privacy import mask_text, masked
@@ -69,7 +69,7 @@ def case_view(
     `whole=False` masks the personal fields (DOMAIN §8) for a reader who does not work the case.
     """
     if open_tasks is None:
-        open_tasks = list(session.execute(OPEN_TASKS_OF_CASE, {"case_id": case.id}).scalars())
+        open_tasks = open_tasks_of_case(session, case.id)
     escalations: Iterable[Escalation] = ()
     if case.escalated:
         escalations = session.execute(

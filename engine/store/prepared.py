@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class _Compiled:
     # Positional dialects (SQLite's `?`): the parameter names in order; None for named ones.
     order: tuple[str, ...] | None
     processors: dict[str, Callable[[Any], Any]]
+    # Values the statement carries itself (`status == "open"` binds "open"), by parameter name.
+    fixed: dict[str, Any]
+    # A SELECT's columns: their names and the processor of each (None: the driver's value as is).
+    columns: tuple[str, ...] = ()
+    results: tuple[Callable[[Any], Any] | None, ...] = ()
 
 
 class Prepared:
@@ -52,12 +61,36 @@ class Prepared:
                 if processor is not None:
                     processors[name] = processor
             order = tuple(built.positiontup or ()) if dialect.positional else None
-            compiled = _Compiled(built.string, order, processors)
+            selected = getattr(self.statement, "selected_columns", None)
+            columns = tuple(column.key for column in selected) if selected is not None else ()
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected or ()
+            )
+            fixed = {name: bind.value for name, bind in built.binds.items() if not bind.required}
+            compiled = _Compiled(built.string, order, processors, fixed, columns, results)
             self._compiled[dialect.name] = compiled
         return compiled
 
     def execute(self, connection: Connection, params: dict[str, Any] | Sequence[dict[str, Any]]) -> int:
         """Run with one parameter set, or many (executemany); returns the rows it touched."""
+        return self._run(connection, params, fetch=False)[0]
+
+    def rows(self, connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run a SELECT; each row as {column key: value}, values as the column types load them."""
+        compiled = self._for(connection.dialect)
+        fetched = self._run(connection, params, fetch=True)[1]
+        keys, results = compiled.columns, compiled.results
+        return [
+            {
+                key: (process(value) if process is not None and value is not None else value)
+                for key, process, value in zip(keys, results, row, strict=True)
+            }
+            for row in fetched
+        ]
+
+    def _run(
+        self, connection: Connection, params: dict[str, Any] | Sequence[dict[str, Any]], fetch: bool
+    ) -> tuple[int, list[Any]]:
         compiled = self._for(connection.dialect)
         many = not isinstance(params, dict)
         sets = params if not isinstance(params, dict) else [params]
@@ -75,7 +108,7 @@ class Prepared:
                 cursor.executemany(sql, driver_params)
             else:
                 cursor.execute(sql, driver_params[0])
-            return cursor.rowcount
+            return cursor.rowcount, cursor.fetchall() if fetch else []
         except connection.dialect.loaded_dbapi.Error as error:
             if connection.dialect.is_disconnect(error, driver, cursor):
                 connection.invalidate(error)
@@ -90,8 +123,27 @@ def _driver_params(compiled: _Compiled, values: dict[str, Any]) -> Any:
     """`values` with each bound through its column type, in the driver's parameter style."""
     processors = compiled.processors
     processed = {
-        name: processors[name](value) if name in processors else value for name, value in values.items()
+        name: processors[name](value) if name in processors else value
+        for name, value in ({**compiled.fixed, **values} if compiled.fixed else values).items()
     }
     if compiled.order is None:
         return processed
     return tuple(processed[name] for name in compiled.order)
+
+
+def loaded(cls: type[T], values: dict[str, Any]) -> T:
+    """An instance of the mapped class `cls` holding `values` as if the ORM had loaded them.
+
+    The values go straight into the instance's dictionary, as the ORM's own loading puts them:
+    no attribute events, no history. The instance belongs to no session (`attach` adds it to one).
+    """
+    instance = manager_of_class(cls).new_instance()
+    instance.__dict__.update(values)
+    return instance
+
+
+def attach(session: Session, instance: Any) -> Any:
+    """A `loaded` instance made persistent in `session`, so what an act changes on it is written."""
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance

@@ -1,8 +1,10 @@
-"""Named queries over the inbox table, written once: the open tasks of cases, and the tasks an
-actor may see in an open inbox (held by them, or unclaimed and offered to one of their groups).
+"""Named queries over the case and inbox tables, written once: a case by id, the open tasks of
+cases, and the tasks an actor may see in an open inbox (held by them, or unclaimed and offered to
+one of their groups).
 
 Services, projection and the sign-off listing ask the same questions; a change to what "open" or
-"offered" means is made here and nowhere else.
+"offered" means is made here and nowhere else. The two every read of a case asks (the case, its
+open tasks) run as prepared statements (`engine.store.prepared`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.orm import Session
 
-from .models import HumanTask
+from .models import Case, HumanTask
+from .prepared import Prepared, loaded
+from .row_writes import write_case_and_task_rows
 
 
 def open_tasks_of_cases(case_ids: Collection[str]) -> Select[HumanTask]:
@@ -20,13 +25,27 @@ def open_tasks_of_cases(case_ids: Collection[str]) -> Select[HumanTask]:
     return select(HumanTask).where(HumanTask.case_id.in_(case_ids), HumanTask.status == "open")
 
 
-# Built once (statements are compiled once per shape): one case's open tasks, oldest first,
-# with its id bound as `case_id`.
-OPEN_TASKS_OF_CASE = (
-    select(HumanTask)
+_CASE_BY_ID = Prepared(select(*Case.__table__.c).where(Case.id == bindparam("case_id")))
+_OPEN_TASKS_OF_CASE = Prepared(
+    select(*HumanTask.__table__.c)
     .where(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open")
     .order_by(HumanTask.created_at, HumanTask.id)
 )
+
+
+def case_by_id(session: Session, case_id: str) -> Case | None:
+    """The case row, for reading (the instance is in no session: nothing written through it)."""
+    write_case_and_task_rows(session)  # an act's own changes first, as the ORM's autoflush would
+    found = _CASE_BY_ID.rows(session.connection(), {"case_id": case_id})
+    return loaded(Case, found[0]) if found else None
+
+
+def open_tasks_of_case(session: Session, case_id: str) -> list[HumanTask]:
+    """One case's open tasks, oldest first, for reading (as `case_by_id`)."""
+    write_case_and_task_rows(session)
+    return [
+        loaded(HumanTask, row) for row in _OPEN_TASKS_OF_CASE.rows(session.connection(), {"case_id": case_id})
+    ]
 
 
 def unclaimed_for(groups: Any) -> ColumnElement[bool]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, RAISE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, fields, validate
 
 from engine.services.cases import CASE_STATUSES
 from engine.services.context import MAX_PER_PAGE
 from engine.signoff import DECISIONS, MAX_AMOUNT
+
+from .dumping import Schema
 
 
 class StrictSchema(Schema):

@@ -9,12 +9,13 @@ type from the content and stores it content-addressed.
 from __future__ import annotations
 
 from flask import request, send_file
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from engine.errors import PayloadTooLarge, ValidationFailed
 from engine.services.attachments import MAX_BYTES
 
 from ..auth import current_actor
+from ..dumping import Schema
 from ..schemas import PageArgs, PageSchema
 from . import Blueprint, engine, page_of
 

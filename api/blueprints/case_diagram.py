@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from ..auth import current_actor
+from ..dumping import Schema
 from . import Blueprint, engine
 
 blp = Blueprint(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import Response
-from marshmallow import Schema, fields
+from marshmallow import fields
 
+from ..dumping import Schema
 from ..schemas import PageArgs, ProcessPageSchema, ProcessSchema
 from . import Blueprint, engine, page_of
 

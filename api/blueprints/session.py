@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from ..auth import current_actor, current_session
+from ..dumping import Schema
 from . import Blueprint
 
 blp = Blueprint("session", __name__, url_prefix="/api/v1", description="Signed-in person")

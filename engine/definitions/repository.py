@@ -23,6 +23,7 @@ from ..errors import ValidationFailed
 from ..forms import apply_defaults, compile_validator, field_errors
 from ..serializer import StateSerializer
 from ..store.models import ProcessDefinition
+from ..store.prepared import Prepared
 from .metadata import TaskMeta, properties_of, task_meta
 from .parsing import ParsedProcess
 
@@ -100,7 +101,7 @@ class LoadedDefinition:
 
 # The newest version id of all: a new deployment always raises it (ids only grow), so what is
 # derived from the newest versions is cached under it and rebuilt only when it moves.
-_NEWEST_ID = select(func.max(ProcessDefinition.id))
+_NEWEST_ID = Prepared(select(func.max(ProcessDefinition.id).label("newest")))
 _GENERATION = "definitions_generation"
 # The newest version id of every process key.
 _LATEST_IDS = select(ProcessDefinition.process_key, func.max(ProcessDefinition.id)).group_by(
@@ -195,7 +196,8 @@ class DefinitionRepository:
         # Asked once per transaction (a start asks for the version and for its callers).
         generation = session.info.get(_GENERATION)
         if generation is None:
-            generation = session.info[_GENERATION] = session.connection().execute(_NEWEST_ID).scalar() or 0
+            newest_id = _NEWEST_ID.rows(session.connection(), {})[0]["newest"]
+            generation = session.info[_GENERATION] = newest_id or 0
         newest = self._newest
         if newest.generation == generation:
             return newest

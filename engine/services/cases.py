@@ -20,6 +20,7 @@ from ..identity import SYSTEM, Actor
 from ..projection import add_event, apply_act, record_cancel, record_start, write_rows
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
+from ..store.prepared import Prepared
 from ..store.queries import case_by_id
 from .batches import form_batch, lock_issue
 from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
@@ -68,7 +69,8 @@ def _next_counter(insert) -> Any:
 
 
 # Built once per dialect (False: SQLite, True: PostgreSQL), not on every start.
-_NEXT_COUNTER = {False: _next_counter(sqlite_insert), True: _next_counter(pg_insert)}
+_NEXT_COUNTER = {False: Prepared(_next_counter(sqlite_insert)), True: Prepared(_next_counter(pg_insert))}
+_KEY_HOLDER = Prepared(select(Case.id).where(Case.business_key == bindparam("key")).limit(1))
 
 
 class CaseService:
@@ -216,15 +218,15 @@ class CaseService:
         """
         while True:
             key = self._next_number(session, now)
-            holder = session.execute(select(Case.id).where(Case.business_key == key).limit(1)).first()
-            if holder is None:
+            if not _KEY_HOLDER.rows(session.connection(), {"key": key}):
                 return key
 
     def _next_number(self, session: Session, now) -> str:
         day = self.ctx.local(now).strftime("%Y%m%d")
         name = f"business_key:{day}"
-        statement = _NEXT_COUNTER[session.get_bind().dialect.name == "postgresql"]
-        value = session.execute(statement, {"name": name}).scalar_one()
+        connection = session.connection()
+        statement = _NEXT_COUNTER[connection.dialect.name == "postgresql"]
+        value = statement.rows(connection, {"name": name})[0]["value"]
         return f"TS-{day}-{value:06d}"
 
     # ---- read

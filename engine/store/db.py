@@ -148,8 +148,7 @@ class Database:
             yield UnitOfWork(session, self)
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # A read ends with `close` alone: it wrote nothing, and closing returns the connection.
         except BaseException:
             session.rollback()
             raise

@@ -53,19 +53,19 @@ class Prepared:
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            # As for an executemany: no RETURNING of generated keys that nobody reads.
-            built = cast(SQLCompiler, self.statement.compile(dialect=dialect, for_executemany=True))
+            # What the statement returns: a SELECT's columns, or those of INSERT ... RETURNING.
+            selected = tuple(getattr(self.statement, "exported_columns", ()))
+            # A statement that returns nothing is compiled as for an executemany: without the
+            # RETURNING of generated keys that SQLAlchemy would otherwise add and nobody reads.
+            built = cast(SQLCompiler, self.statement.compile(dialect=dialect, for_executemany=not selected))
             processors: dict[str, Callable[[Any], Any]] = {}
             for name, bind in built.binds.items():
                 processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if processor is not None:
                     processors[name] = processor
             order = tuple(built.positiontup or ()) if dialect.positional else None
-            selected = getattr(self.statement, "selected_columns", None)
-            columns = tuple(column.key for column in selected) if selected is not None else ()
-            results = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected or ()
-            )
+            columns = tuple(column.key for column in selected)
+            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
             fixed = {name: bind.value for name, bind in built.binds.items() if not bind.required}
             compiled = _Compiled(built.string, order, processors, fixed, columns, results)
             self._compiled[dialect.name] = compiled
@@ -76,7 +76,8 @@ class Prepared:
         return self._run(connection, params, fetch=False)[0]
 
     def rows(self, connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run a SELECT; each row as {column key: value}, values as the column types load them."""
+        """Run a SELECT (or a statement with RETURNING); each row as {column key: value}, values as
+        the column types load them."""
         compiled = self._for(connection.dialect)
         fetched = self._run(connection, params, fetch=True)[1]
         keys, results = compiled.columns, compiled.results

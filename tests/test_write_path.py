@@ -74,7 +74,9 @@ def test_starting_a_case_reads_no_task_rows_and_no_definition_files(api, engine)
     definition_reads = [s for s in seen.starting("SELECT") if "FROM process_definitions" in s]
     # Only the newest id of all: whether the cached newest version of each process and "who calls
     # whom" (a process only ever called by another cannot be started directly) are current.
-    assert [s.split(" FROM ")[0] for s in definition_reads] == ["SELECT max(process_definitions.id) AS max_1"]
+    assert [s.split(" FROM ")[0] for s in definition_reads] == [
+        "SELECT max(process_definitions.id) AS newest"
+    ]
     assert len(seen.starting("INSERT INTO case_events")) == 1
 
 

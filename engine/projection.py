@@ -98,13 +98,12 @@ def write_rows(session: Session) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _write_act(session: Session) -> None:
-    """At commit: the case and task rows in prebuilt statements, the rest through the ORM's
-    flush, then the audit events (which refer to the case rows) in one INSERT."""
-    write_case_and_task_rows(session)
+    """At commit: the case and task rows and the audit events (which refer to the case rows) in
+    one batch of prebuilt statements, then the rest (approvals, escalations ...) through the
+    ORM's flush."""
     pending = session.info.pop(_PENDING_EVENTS, None)
-    if pending:
-        session.flush()
-        _INSERT_EVENTS.execute(session.connection(), pending)
+    write_case_and_task_rows(session, *([(_INSERT_EVENTS, pending)] if pending else []))
+    session.flush()
 
 
 @event.listens_for(Session, "after_soft_rollback")

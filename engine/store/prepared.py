@@ -65,7 +65,9 @@ class Prepared:
                     processors[name] = processor
             order = tuple(built.positiontup or ()) if dialect.positional else None
             columns = tuple(column.key for column in selected)
-            results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
+            results = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
+            )
             fixed = {name: bind.value for name, bind in built.binds.items() if not bind.required}
             compiled = _Compiled(built.string, order, processors, fixed, columns, results)
             self._compiled[dialect.name] = compiled
@@ -92,32 +94,71 @@ class Prepared:
     def _run(
         self, connection: Connection, params: dict[str, Any] | Sequence[dict[str, Any]], fetch: bool
     ) -> tuple[int, list[Any]]:
+        driver = connection.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        sql = self._for(connection.dialect).sql
+        try:
+            sql = self._send(connection, cursor, params)
+            return cursor.rowcount, cursor.fetchall() if fetch else []
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise _translated(connection, error, cursor, sql, params) from error
+        finally:
+            cursor.close()
+
+    def _send(
+        self, connection: Connection, cursor: Any, params: dict[str, Any] | Sequence[dict[str, Any]]
+    ) -> str:
+        """Bind `params` and send the statement on `cursor`; returns the SQL sent."""
         compiled = self._for(connection.dialect)
         many = not isinstance(params, dict)
         sets = params if not isinstance(params, dict) else [params]
         driver_params = [_driver_params(compiled, values) for values in sets]
         sql = compiled.sql
-        driver = connection.connection.driver_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
-        try:
-            dispatch = connection.dispatch.before_cursor_execute
-            for listener in dispatch:
-                sql, _ = listener(
-                    connection, cursor, sql, driver_params if many else driver_params[0], None, many
-                )
-            if many:
-                cursor.executemany(sql, driver_params)
-            else:
-                cursor.execute(sql, driver_params[0])
-            return cursor.rowcount, cursor.fetchall() if fetch else []
-        except connection.dialect.loaded_dbapi.Error as error:
-            if connection.dialect.is_disconnect(error, driver, cursor):
-                connection.invalidate(error)
-            raise exc.DBAPIError.instance(
-                sql, driver_params, error, connection.dialect.loaded_dbapi.Error
-            ) from error
-        finally:
+        for listener in connection.dispatch.before_cursor_execute:
+            sql, _ = listener(
+                connection, cursor, sql, driver_params if many else driver_params[0], None, many
+            )
+        if many:
+            cursor.executemany(sql, driver_params)
+        else:
+            cursor.execute(sql, driver_params[0])
+        return sql
+
+
+Step = tuple[Prepared, "dict[str, Any] | Sequence[dict[str, Any]]"]
+
+
+def execute_all(connection: Connection, steps: Sequence[Step]) -> list[int]:
+    """Run several statements in order; returns the rows each touched.
+
+    On PostgreSQL they go in one round trip (libpq's pipeline mode: sent together, answered
+    together, the first error stops the rest); on SQLite, which has no round trips, one by one.
+    """
+    if connection.dialect.name != "postgresql":
+        return [prepared.execute(connection, params) for prepared, params in steps]
+    driver = connection.connection.driver_connection
+    cursors = []
+    sql = ""
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            for prepared, params in steps:
+                cursor = driver.cursor()  # type: ignore[union-attr]
+                cursors.append(cursor)
+                sql = prepared._send(connection, cursor, params)
+        return [cursor.rowcount for cursor in cursors]
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
+    finally:
+        for cursor in cursors:
             cursor.close()
+
+
+def _translated(connection: Connection, error: Any, cursor: Any, sql: str, params: Any) -> exc.StatementError:
+    """A driver error as SQLAlchemy's exception class (IntegrityError ...); a connection the server
+    dropped is invalidated so the pool does not hand it out again."""
+    if connection.dialect.is_disconnect(error, connection.connection.driver_connection, cursor):
+        connection.invalidate(error)
+    return exc.DBAPIError.instance(sql, params, error, connection.dialect.loaded_dbapi.Error)
 
 
 def _driver_params(compiled: _Compiled, values: dict[str, Any]) -> Any:

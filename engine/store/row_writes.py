@@ -18,12 +18,12 @@ import copy
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, inspect, update
+from sqlalchemy import Table, bindparam, insert, inspect, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from .models import Case, HumanTask
-from .prepared import Prepared
+from .prepared import Prepared, Step, execute_all
 
 _CASES = cast(Table, Case.__table__)
 _TASKS = cast(Table, HumanTask.__table__)
@@ -59,22 +59,33 @@ _TASK_DEFAULTS = _defaults(_TASKS)
 _TASK_COLUMNS = tuple(column.name for column in _TASKS.c)
 
 
-def write_case_and_task_rows(session: Session) -> None:
-    """Write the new and changed Case and HumanTask objects of `session`, then mark them clean."""
+def write_case_and_task_rows(session: Session, *then: Step) -> None:
+    """Write the new and changed Case and HumanTask objects of `session`, then the statements
+    `then` (an act's events), in one batch (one round trip on PostgreSQL); mark the objects clean."""
     new = [obj for obj in session.new if isinstance(obj, _WRITTEN)]
     dirty = [obj for obj in session.dirty if isinstance(obj, _WRITTEN)]
-    if not new and not dirty:
+    if not new and not dirty and not then:
         return
-    connection = session.connection()
+    steps: list[Step] = []
     new_cases = [obj for obj in new if isinstance(obj, Case)]
     if new_cases:
-        _INSERT_CASE.execute(connection, [_filled(case, _CASE_COLUMNS, _CASE_DEFAULTS) for case in new_cases])
-    for case in (obj for obj in dirty if isinstance(obj, Case)):
-        _update_case(connection, case)
+        steps.append((_INSERT_CASE, [_filled(case, _CASE_COLUMNS, _CASE_DEFAULTS) for case in new_cases]))
+    updated_cases = [obj for obj in dirty if isinstance(obj, Case)]
+    revisions = [_case_update(case) for case in updated_cases]
+    steps.extend((_UPDATE_CASE, params) for params in revisions)
     new_tasks = [obj for obj in new if isinstance(obj, HumanTask)]
     if new_tasks:
-        _INSERT_TASKS.execute(connection, [_filled(row, _TASK_COLUMNS, _TASK_DEFAULTS) for row in new_tasks])
-    _update_tasks(connection, [obj for obj in dirty if isinstance(obj, HumanTask)])
+        steps.append((_INSERT_TASKS, [_filled(row, _TASK_COLUMNS, _TASK_DEFAULTS) for row in new_tasks]))
+    steps.extend(_task_updates([obj for obj in dirty if isinstance(obj, HumanTask)]))
+    steps.extend(then)
+    counts = execute_all(session.connection(), steps)
+    first_update = 1 if new_cases else 0
+    for case, params, count in zip(updated_cases, revisions, counts[first_update:], strict=False):
+        if count != 1:
+            raise StaleDataError(
+                f"case {case.id} was changed by another act (revision {params['where_revision']})"
+            )
+        case.revision = params["revision"]
     for obj in new:
         _mark_persistent(session, obj)
     for obj in dirty:
@@ -94,17 +105,15 @@ def _filled(obj: Any, columns: tuple[str, ...], defaults: dict[str, Any]) -> dic
     return row
 
 
-def _update_case(connection: Connection, case: Case) -> None:
-    """Every column of the case, if its revision is still the one read; else StaleDataError."""
+def _case_update(case: Case) -> dict[str, Any]:
+    """The UPDATE's parameters: every column, if the revision is still the one read."""
     revision = inspect(case).committed_state.get("revision", case.revision)
     params = {name: getattr(case, name) for name in _CASE_VALUES}
     params.update(where_id=case.id, where_revision=revision, revision=revision + 1)
-    if _UPDATE_CASE.execute(connection, params) != 1:
-        raise StaleDataError(f"case {case.id} was changed by another act (revision {revision})")
-    case.revision = revision + 1
+    return params
 
 
-def _update_tasks(connection: Connection, rows: list[HumanTask]) -> None:
+def _task_updates(rows: list[HumanTask]) -> list[Step]:
     """The changed columns of each task row: one executemany per set of changed columns."""
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -112,8 +121,7 @@ def _update_tasks(connection: Connection, rows: list[HumanTask]) -> None:
         if changed:
             values = {name: getattr(row, name) for name in changed}
             by_shape[changed].append({"where_id": row.id, **values})
-    for shape, params in by_shape.items():
-        _task_update(shape).execute(connection, params)
+    return [(_task_update(shape), params) for shape, params in by_shape.items()]
 
 
 _TASK_UPDATES: dict[tuple[str, ...], Prepared] = {}

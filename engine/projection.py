@@ -89,13 +89,6 @@ _INSERT_EVENTS = Prepared(
 )
 
 
-def write_rows(session: Session) -> None:
-    """Write what the act changed so far (a start does before its view, so a refused key or a
-    duplicate fails inside the act): case and task rows, then everything else."""
-    write_case_and_task_rows(session)
-    session.flush()
-
-
 @event.listens_for(Session, "before_commit")
 def _write_act(session: Session) -> None:
     """At commit: the case and task rows and the audit events (which refer to the case rows) in

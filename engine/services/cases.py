@@ -17,7 +17,7 @@ from ..calendar import utc_now
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..facts import case_facts, repeated_case, section
 from ..identity import SYSTEM, Actor
-from ..projection import add_event, apply_act, record_cancel, record_start, write_rows
+from ..projection import add_event, apply_act, record_cancel, record_start
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
 from ..store.prepared import Prepared
@@ -190,7 +190,7 @@ class CaseService:
                         created_at=now,
                     )
                 )
-            write_rows(session)
+            # Written at commit, in one batch; a key taken meanwhile fails there, inside the act.
             return case_view(self.ctx, session, case, open_tasks), True
 
     @staticmethod

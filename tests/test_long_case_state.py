@@ -72,6 +72,11 @@ def test_a_case_reopened_many_times_keeps_every_round_in_its_data_and_workflow(a
     state = json.loads(stored_state(engine, case["id"]))
     pruned = [t for t in state["tasks"].values() if t["data"] == {} and not t.get("delta")]
     assert len(pruned) >= 5 * 5  # the earlier rounds' tasks of the main process lost their data
+    # Each round's path through the called process is kept for the diagram, but a path an earlier
+    # round took is not written again.
+    trails = [t["internal_data"].get("diagram_trail", {}) for t in state["tasks"].values()]
+    recorded = [element for trail in trails for elements in trail.values() for element in elements]
+    assert len(recorded) == len(set(recorded)) and "diagnose_and_repair" in recorded
 
     # The case's data and the data the waiting task was restored with both hold every round.
     rounds = api.case(case["id"])["data"]["rounds"]

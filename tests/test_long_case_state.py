@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from importlib import metadata
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -233,3 +234,9 @@ def test_an_upgrade_reaches_a_reopened_case_after_its_state_was_pruned(api, engi
     assert case["status"] == "completed"
     rounds = api.case(case["id"])["data"]["rounds"]
     assert [r["round"] for r in rounds] == list(range(1, reopens + 2))
+
+
+def test_the_pruning_rule_is_for_the_spiffworkflow_it_was_checked_against():
+    # `serializer.spent_tasks` follows where SpiffWorkflow 3.2 reads a finished task's data
+    # (inheritance, joins, event subprocesses). Another version: read its task specs again first.
+    assert metadata.version("SpiffWorkflow").startswith("3.2."), "review serializer.spent_tasks"

@@ -11,7 +11,8 @@ major-incident application). This module reads that from SpiffWorkflow's task tr
 
 The runtime forgets a called process's state once it has finished (see
 `CaseRuntime._drop_finished_subprocesses`); just before, `record_trail` writes the elements it
-completed onto the calling task, so the path of every earlier round stays known.
+completed onto the calling task (those no earlier call above it recorded), so the path of every
+earlier round stays known.
 Nothing here touches the database.
 """
 
@@ -78,8 +79,27 @@ def _completed_in(workflows, into: Markers) -> None:
                 into[process].add(element)
 
 
+def _recorded_above(task: Task) -> Markers:
+    """What the trails of the task's ancestors in its own workflow record.
+
+    An ancestor stays in the task tree as long as the task does, so what it records need not be
+    recorded again below it.
+    """
+    recorded: Markers = defaultdict(set)
+    current = task.parent
+    while current is not None:
+        _merge_trail(current, recorded)
+        current = current.parent
+    return recorded
+
+
 def record_trail(top: BpmnWorkflow, call_task: Task) -> None:
-    """Before a finished call's state is dropped: keep what it completed on the calling task."""
+    """Before a finished call's state is dropped: keep what it completed on the calling task.
+
+    Only the elements no earlier call above it recorded: a case that goes round the same called
+    process again and again (a complaint reopened twenty times) would otherwise store the same
+    path once per round. The case's markers are the union of the trails, so they are the same.
+    """
     subprocess = top.subprocesses.get(call_task.id)
     if subprocess is None:
         return
@@ -87,8 +107,13 @@ def record_trail(top: BpmnWorkflow, call_task: Task) -> None:
     completed: Markers = defaultdict(set)
     _completed_in(nested, completed)
     _merge_trail(call_task, completed)
-    if completed:
-        call_task._set_internal_data(**{TRAIL: {k: sorted(v) for k, v in sorted(completed.items())}})
+    above = _recorded_above(call_task)
+    new = {process: elements - above[process] for process, elements in completed.items()}
+    trail = {process: sorted(elements) for process, elements in sorted(new.items()) if elements}
+    if trail:
+        call_task._set_internal_data(**{TRAIL: trail})
+    else:
+        call_task.internal_data.pop(TRAIL, None)
 
 
 def _is_active(top: BpmnWorkflow, task: Task) -> bool:

@@ -3,6 +3,12 @@
 A case row keeps only the instance (tasks, data, subprocesses); the process spec and the specs
 of the processes it calls are stored once per deployed version (`ProcessDefinition.spec`) and
 restored from the in-memory cache, never re-read per request.
+
+The state leaves out the data of finished tasks nothing can read again (`spent_tasks`): each
+task of a BPMN process carries its own copy of the case data, and a process that loops (a
+complaint reopened twenty times) keeps its earlier rounds' tasks, so a record that grows every
+round (`rounds`) would otherwise be stored once per round, and the state would grow with the
+square of the rounds.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 
 STATE_VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
 
@@ -46,6 +55,47 @@ def _uuid(value: str) -> UUID:
     return UUID(value)
 
 
+# A child in one of these states has taken its data from its parent for good.
+_SETTLED = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def spent_tasks(workflow: BpmnWorkflow) -> list[Task]:
+    """The tasks of the top process whose data nothing in SpiffWorkflow or the service reads again.
+
+    SpiffWorkflow reads a finished task's data in these places only (3.2):
+    - a child inherits it (`TaskSpec._update_hook` → `Task._inherit_data`) whenever the child is
+      updated while not finished: when it becomes ready, each time a waiting event is refreshed
+      (timers, boundary events, event-based gateways), when a join waits;
+    - a parallel or inclusive gateway, or the process's end (`UnstructuredJoin._run_hook`), merges
+      the data of the parents of its other, finished instances when it fires;
+    - the process's root gives its data to an event subprocess a message starts
+      (`BpmnStartTask.trigger_wf`), and the service updates it first (`deliver_message`);
+    - the task it was reset to, or a branch reset below it (`reset_from_task_id`): the service
+      never rewinds a case;
+    - a called process's last task (its result), and a finished process's last task: both are
+      leaves, and called processes are not pruned here (their state is dropped once finished).
+    So a task is spent when it has COMPLETED, is not the root, and has children, all of them
+    COMPLETED or CANCELLED and none a gateway that merges its siblings' parents. A spent task
+    stays spent: SpiffWorkflow adds children later only to tasks still waiting or running (cycle
+    timers, multi-instance) and to the root. The service reads the data of ready tasks (forms,
+    assignees, deadlines) and of the tasks the current act completed, never of older ones.
+    """
+    root = workflow.task_tree
+    spent = []
+    for task in workflow.tasks.values():
+        if task is root or task.state != TaskState.COMPLETED or not task._children:
+            continue
+        children = task.children
+        if all(
+            child is not None
+            and child.has_state(_SETTLED)
+            and not isinstance(child.task_spec, UnstructuredJoin)
+            for child in children
+        ):
+            spent.append(task)
+    return spent
+
+
 # One configuration per modeler dialect: the two define classes of the same names.
 DIALECT_CONFIGS = {"spiff": SPIFF_CONFIG, "camunda": CAMUNDA_CONFIG}
 
@@ -61,11 +111,29 @@ class StateSerializer:
         self._encoder = create_encoder(self._registry, None)
 
     def dump_state(self, workflow: BpmnWorkflow) -> str:
+        """The workflow as JSON text, without the spec and without the data of spent tasks.
+
+        The spent tasks' data is left out of the text only: the workflow in memory keeps it, since
+        the caller may still read the tasks this act completed (`projection.apply_act`).
+        SpiffWorkflow stores each task's data as its difference from its parent's (`delta`), so
+        the spent tasks' data is emptied while the whole workflow is converted (their children are
+        stored against the empty data), then put back. A spent task itself is stored with an empty
+        `data` and no `delta` (SpiffWorkflow then restores `data` as it is), rather than as the
+        list of its parent's keys it lacks.
+        """
+        spent = [(task, task.data) for task in spent_tasks(workflow)]
         self._registry._encoder_mode = True
         try:
+            for task, _data in spent:
+                task.data = {}
             dct = self._registry.convert(workflow)
         finally:
             self._registry._encoder_mode = False
+            for task, data in spent:
+                task.data = data
+        tasks = dct["tasks"]
+        for task, _data in spent:
+            tasks[str(task.id)]["delta"] = {}
         dct[STATE_VERSION_KEY] = self._serializer.VERSION
         return json.dumps(dct, cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
 

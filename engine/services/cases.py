@@ -21,7 +21,7 @@ from ..projection import add_event, apply_act, record_cancel, record_start
 from ..runtime import CaseRuntime, NotWaiting
 from ..store.models import ACTIVE_STATUSES, Case, CaseEvent, Counter, IdempotencyKey
 from ..store.prepared import Prepared
-from ..store.queries import case_by_id
+from ..store.queries import case_by_id, case_with_open_tasks
 from .batches import form_batch, lock_issue
 from .context import EngineContext, PageRequest, acting, lock_case, paged, require_groups
 from .links import add_link
@@ -232,7 +232,10 @@ class CaseService:
     # ---- read
     def _readable(self, session: Session, actor: Actor, case_id: str) -> Case:
         """The case, if the actor may read it at all: an integration only the cases it started."""
-        case = case_by_id(session, case_id)
+        return self._checked_readable(actor, case_id, case_by_id(session, case_id))
+
+    @staticmethod
+    def _checked_readable(actor: Actor, case_id: str, case: Case | None) -> Case:
         if case is None or (integration_only(actor) and case.created_by != actor.username):
             raise NotFound(f"no case {case_id}")
         return case
@@ -265,9 +268,10 @@ class CaseService:
     def get(self, actor: Actor, case_id: str) -> dict:
         """The case, whole for those who work it, masked for others (DOMAIN §8)."""
         with self.ctx.db.unit_of_work(write=False) as uow:
-            case = self._readable(uow.session, actor, case_id)
+            found, open_tasks = case_with_open_tasks(uow.session, case_id)
+            case = self._checked_readable(actor, case_id, found)
             whole, record = self._access(uow.session, actor, case)
-            view = case_view(self.ctx, uow.session, case, whole=whole)
+            view = case_view(self.ctx, uow.session, case, open_tasks, whole=whole)
         if record:
             self._record_read(actor, case_id)
         return view

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Case, HumanTask
-from .prepared import Prepared, attach, loaded
+from .prepared import Prepared, attach, fetch_all, loaded
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +178,12 @@ _TASKS_WITH_CASE = Prepared(
     )
 )
 _LOCK_CASE_OF_TASK = Prepared(select(*_CASE_COLUMNS).where(Case.id == _CASE_OF_TASK).with_for_update())
+# Sent with the lock in one round trip: the server runs it once the lock is granted.
 _TASKS_OF_LOCKED_CASE = Prepared(
     select(*_TASK_COLUMNS).where(
         or_(
             HumanTask.id == bindparam("task_id"),
-            and_(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open"),
+            and_(HumanTask.case_id == _CASE_OF_TASK, HumanTask.status == "open"),
         )
     )
 )
@@ -223,8 +224,9 @@ class UnitOfWork:
         """A user task, its case and the case's open tasks, read for writing under the case's lock.
 
         `lock_task_and_case` plus the open tasks, in one statement on SQLite (BEGIN IMMEDIATE
-        already holds the write lock) and two on PostgreSQL (the case row locked, then the tasks
-        read under the lock, so a completion that committed meanwhile is visible).
+        already holds the write lock) and two on PostgreSQL, sent in one round trip (the case row
+        locked, then the tasks read under the lock, so a completion that committed meanwhile is
+        visible).
         """
         params = {"task_id": task_id}
         connection = self.session.connection()
@@ -235,14 +237,13 @@ class UnitOfWork:
             case_values = _part(joined[0], "case__")
             task_values = [_part(row, "task__") for row in joined]
         else:
-            locked = _LOCK_CASE_OF_TASK.rows(connection, params)
+            locked, tasks = fetch_all(
+                connection, [(_LOCK_CASE_OF_TASK, params), (_TASKS_OF_LOCKED_CASE, params)]
+            )
             if not locked:
                 return None
             case_values = _part(locked[0], "case__")
-            task_values = [
-                _part(row, "task__")
-                for row in _TASKS_OF_LOCKED_CASE.rows(connection, {**params, "case_id": case_values["id"]})
-            ]
+            task_values = [_part(row, "task__") for row in tasks]
         if not any(values["id"] == task_id for values in task_values):
             return None
         case = attach(self.session, loaded(Case, case_values))

@@ -80,8 +80,11 @@ class Prepared:
     def rows(self, connection: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Run a SELECT (or a statement with RETURNING); each row as {column key: value}, values as
         the column types load them."""
+        return self._processed(connection, self._run(connection, params, fetch=True)[1])
+
+    def _processed(self, connection: Connection, fetched: list[Any]) -> list[dict[str, Any]]:
+        """Fetched driver rows as {column key: value}, through the columns' result processors."""
         compiled = self._for(connection.dialect)
-        fetched = self._run(connection, params, fetch=True)[1]
         keys, results = compiled.columns, compiled.results
         return [
             {
@@ -146,6 +149,35 @@ def execute_all(connection: Connection, steps: Sequence[Step]) -> list[int]:
                 cursors.append(cursor)
                 sql = prepared._send(connection, cursor, params)
         return [cursor.rowcount for cursor in cursors]
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def fetch_all(connection: Connection, steps: Sequence[Step]) -> list[list[dict[str, Any]]]:
+    """Run several SELECTs in order and return the rows of each (as `Prepared.rows`).
+
+    On PostgreSQL they go in one round trip; the server still runs them one after the other, so
+    a statement after a `SELECT ... FOR UPDATE` reads what was committed before the lock was
+    granted, exactly as if it had been sent on its own afterwards.
+    """
+    if connection.dialect.name != "postgresql":
+        return [prepared.rows(connection, cast(dict, params)) for prepared, params in steps]
+    driver = connection.connection.driver_connection
+    cursors = []
+    sql = ""
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            for prepared, params in steps:
+                cursor = driver.cursor()  # type: ignore[union-attr]
+                cursors.append(cursor)
+                sql = prepared._send(connection, cursor, params)
+        return [
+            prepared._processed(connection, cursor.fetchall())
+            for (prepared, _params), cursor in zip(steps, cursors, strict=True)
+        ]
     except connection.dialect.loaded_dbapi.Error as error:
         raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
     finally:

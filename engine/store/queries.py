@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from .models import Case, HumanTask
-from .prepared import Prepared, loaded
+from .prepared import Prepared, fetch_all, loaded
 from .row_writes import write_case_and_task_rows
 
 
@@ -38,6 +38,16 @@ def case_by_id(session: Session, case_id: str) -> Case | None:
     write_case_and_task_rows(session)  # an act's own changes first, as the ORM's autoflush would
     found = _CASE_BY_ID.rows(session.connection(), {"case_id": case_id})
     return loaded(Case, found[0]) if found else None
+
+
+def case_with_open_tasks(session: Session, case_id: str) -> tuple[Case | None, list[HumanTask]]:
+    """A case and its open tasks, oldest first, for reading: one round trip on PostgreSQL."""
+    write_case_and_task_rows(session)
+    params = {"case_id": case_id}
+    cases, tasks = fetch_all(session.connection(), [(_CASE_BY_ID, params), (_OPEN_TASKS_OF_CASE, params)])
+    if not cases:
+        return None, []
+    return loaded(Case, cases[0]), [loaded(HumanTask, row) for row in tasks]
 
 
 def open_tasks_of_case(session: Session, case_id: str) -> list[HumanTask]:

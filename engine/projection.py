@@ -20,7 +20,7 @@ from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
-from .store.prepared import Prepared
+from .store.prepared import Prepared, new_row
 from .store.queries import open_tasks_of_cases
 from .store.row_writes import write_case_and_task_rows
 
@@ -221,7 +221,8 @@ def record_start(
     data: dict,
 ) -> Case:
     """A new case's row and its `case_started` event (the act's own effects follow in `apply_act`)."""
-    case = Case(
+    case = new_row(
+        Case,
         id=case_id,
         process_key=process_key,
         definition_id=definition_id,
@@ -446,7 +447,8 @@ def _sync_tasks(
             still_open.append(row)
             continue
         applicant = task.data.get(meta.applicant_field) if meta.approval_level else None
-        row = HumanTask(
+        row = new_row(
+            HumanTask,
             id=task_id,
             case_id=case.id,
             process_key=case.process_key,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -93,7 +93,8 @@ def paged(session: Session, query, page: PageRequest, view: Callable[[Any], dict
 
 @dataclass(frozen=True)
 class PagedStatement:
-    """A list query built once: its page (LIMIT and OFFSET bound) and its count, same filters.
+    """A list query of plain columns built once: its page (LIMIT and OFFSET bound) and its count,
+    same filters.
 
     A statement object built once keeps its compiled form's cache key; one built per request
     is walked again each time to find it. Values go in as bound parameters.
@@ -101,32 +102,26 @@ class PagedStatement:
 
     rows: Any
     count: Any
-    # True: the query selects one ORM entity (objects); False: columns (rows, read by name).
-    entities: bool = True
 
     @classmethod
-    def of(cls, query, entities: bool = True) -> PagedStatement:
+    def of(cls, query) -> PagedStatement:
         return cls(
             rows=query.limit(bindparam("page_limit")).offset(bindparam("page_offset")),
             count=select(func.count()).select_from(query.order_by(None).subquery()),
-            entities=entities,
         )
 
 
 def paged_statement(
-    session: Session, statement: PagedStatement, params: dict[str, Any], page: PageRequest, view
+    connection: Connection, statement: PagedStatement, params: dict[str, Any], page: PageRequest, view
 ) -> dict:
-    """`paged` for a statement built once (`PagedStatement`), with its parameters."""
+    """`paged` for a statement built once (`PagedStatement`), run by Core alone on `connection`."""
     page = page.clamp()
     bound = {**params, "page_limit": page.per_page, "page_offset": page.offset}
-    if statement.entities:
-        rows = session.execute(statement.rows, bound).scalars().all()
-    else:  # plain columns: Core alone, without the ORM's part of an execution
-        rows = session.connection().execute(statement.rows, bound).all()
+    rows = connection.execute(statement.rows, bound).all()
     if 0 < len(rows) < page.per_page or (not rows and page.offset == 0):
         total = page.offset + len(rows)
     else:
-        total = session.execute(statement.count, params).scalar_one()
+        total = connection.execute(statement.count, params).scalar_one()
     return {
         "items": [view(r) for r in rows],
         "page": page.page,

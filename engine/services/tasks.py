@@ -78,8 +78,8 @@ class TaskService:
             "group": group,
             "case_id": case_id,
         }
-        with self.ctx.db.unit_of_work(write=False) as uow:
-            return paged_statement(uow.session, statement, params, page, lambda row: task_view(self.ctx, row))
+        with self.ctx.db.read_connection() as connection:
+            return paged_statement(connection, statement, params, page, lambda row: task_view(self.ctx, row))
 
     def get(self, actor: Actor, task_id: str) -> dict:
         with self.ctx.db.unit_of_work(write=False) as uow:
@@ -247,7 +247,7 @@ def _task_list_statement(
         _TASKS.created_at,
         _TASKS.id,
     )
-    return PagedStatement.of(query, entities=False)
+    return PagedStatement.of(query)
 
 
 def _definition_id(session, row: HumanTask) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, exc, func, or_, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, exc, func, or_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -154,6 +154,13 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A connection for a read of plain rows (no ORM objects): what `unit_of_work(write=False)`
+        gives without the session around it, for the reads made most (the inbox)."""
+        with self.read_engine.connect() as connection:
+            yield connection
 
     def dispose(self) -> None:
         self.write_engine.dispose()

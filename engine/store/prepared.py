@@ -216,6 +216,12 @@ def loaded(cls: type[T], values: dict[str, Any]) -> T:
     return instance
 
 
+def new_row(cls: type[T], **values: Any) -> T:
+    """A new instance of the mapped class `cls` holding `values`, for the act's writer to insert
+    (`engine.store.row_writes`): as `cls(**values)`, without an attribute event per value."""
+    return loaded(cls, values)
+
+
 def attach(session: Session, instance: Any) -> Any:
     """A `loaded` instance made persistent in `session`, so what an act changes on it is written."""
     make_transient_to_detached(instance)

@@ -139,21 +139,7 @@ def execute_all(connection: Connection, steps: Sequence[Step]) -> list[int]:
     """
     if connection.dialect.name != "postgresql":
         return [prepared.execute(connection, params) for prepared, params in steps]
-    driver = connection.connection.driver_connection
-    cursors = []
-    sql = ""
-    try:
-        with driver.pipeline():  # type: ignore[union-attr]
-            for prepared, params in steps:
-                cursor = driver.cursor()  # type: ignore[union-attr]
-                cursors.append(cursor)
-                sql = prepared._send(connection, cursor, params)
-        return [cursor.rowcount for cursor in cursors]
-    except connection.dialect.loaded_dbapi.Error as error:
-        raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    return [cursor.rowcount for cursor in _pipelined(connection, steps)]
 
 
 def fetch_all(connection: Connection, steps: Sequence[Step]) -> list[list[dict[str, Any]]]:
@@ -165,8 +151,25 @@ def fetch_all(connection: Connection, steps: Sequence[Step]) -> list[list[dict[s
     """
     if connection.dialect.name != "postgresql":
         return [prepared.rows(connection, cast(dict, params)) for prepared, params in steps]
+    answered = _pipelined(connection, steps)
+    return [
+        prepared._processed(connection, answer.rows)
+        for (prepared, _params), answer in zip(steps, answered, strict=True)
+    ]
+
+
+class _Answered:
+    """What one statement of a pipeline answered, read before its cursor is closed."""
+
+    def __init__(self, cursor: Any):
+        self.rowcount: int = cursor.rowcount
+        self.rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
+
+
+def _pipelined(connection: Connection, steps: Sequence[Step]) -> list[_Answered]:
+    """The steps sent in one libpq pipeline on the act's PostgreSQL connection, and their answers."""
     driver = connection.connection.driver_connection
-    cursors = []
+    cursors: list[Any] = []
     sql = ""
     try:
         with driver.pipeline():  # type: ignore[union-attr]
@@ -174,10 +177,7 @@ def fetch_all(connection: Connection, steps: Sequence[Step]) -> list[list[dict[s
                 cursor = driver.cursor()  # type: ignore[union-attr]
                 cursors.append(cursor)
                 sql = prepared._send(connection, cursor, params)
-        return [
-            prepared._processed(connection, cursor.fetchall())
-            for (prepared, _params), cursor in zip(steps, cursors, strict=True)
-        ]
+        return [_Answered(cursor) for cursor in cursors]
     except connection.dialect.loaded_dbapi.Error as error:
         raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
     finally:

@@ -163,7 +163,10 @@ def apply_act(
 def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list[HumanTask]:
     log = runtime.log
     case.state = runtime.dump()
-    data = dict(case.data or {})
+    # A copy to the bottom: deep_merge changes nested dicts in place, and those of `case.data` are
+    # also the ORM's record of what was loaded. Merged into them, a change nested in an existing
+    # key (a second call's `contact`) looked unchanged to the ORM's flush, which then skipped it.
+    data = _json_safe(case.data or {})
     for task in log.completed:
         deep_merge(data, task.data)
     case.data = _json_safe(data)

@@ -505,3 +505,25 @@ def test_a_process_owner_changes_who_follows_urgent_complaints(api, clock):
     major = api.complete(major, "register_complaint", "wu.fang", {"customer_contacted": True})
     assert api.open_task(major, "fill_application")["candidate_group"] == "after_sales_leads"
     assert api.open_task(major, "interim_reply")["assignee"] == "wu.fang"
+
+
+def test_the_case_data_shows_the_latest_call_whatever_changed_inside_it(api, engine, clock):
+    """Each call replaces `contact` in the case data, and every field of it, not only new ones.
+
+    The case data is merged from what the workflow did; a change nested inside a key the case
+    already had (the second call's note in `contact`) was once merged into the very dicts the
+    ORM kept as "loaded", so its flush saw nothing changed and kept the first call's. It showed
+    where the case view asks the database something mid-act (here: an escalated case's
+    escalations).
+    """
+    case = api.start()
+    clock.shift(timedelta(hours=24, seconds=1))  # the acknowledgement deadline passes
+    assert engine.timers.fire_due() == 1
+    case = api.complete(api.case(case["id"]), "chase_acknowledgement", "sun.li", {"action_taken": "电话督办"})
+    assert api.case(case["id"])["escalations"]
+    case = register(api, case)
+    for note in ("第一次来电", "第二次来电", "第三次来电"):
+        case = _call(api, case, note=note)
+        assert api.case(case["id"])["data"]["contact"]["note"] == note
+        case = api.complete(case, "return_contact_call", "li.na", {"call_note": "已回电"})
+        assert api.case(case["id"])["data"]["contact"]["note"] == note

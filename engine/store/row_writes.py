@@ -4,10 +4,11 @@ Every act changes one case row and a handful of task rows. The ORM's unit of wor
 object by object and attribute by attribute, what to write and in which order; for these two
 tables the answer is always the same: the case (all its columns, with the revision checked and
 bumped), then new task rows in one multi-row INSERT, then the changed task rows in one UPDATE per
-shape of change. `write_case_and_task_rows` runs at commit, before the ORM's own flush (which
-still writes every other table: approvals, escalations, links ...), and leaves the objects as if
-freshly loaded, so the ORM sees nothing left to write for them. A flush before that (the
-autoflush of an ORM query mid-act) writes them the ORM's way, as before.
+shape of change. `write_case_and_task_rows` runs at commit and at the start of every flush
+(autoflush included), before the ORM writes every other table (approvals, escalations, links
+...), and leaves the objects as if freshly loaded, so the ORM sees nothing left to write for them.
+It writes every column of the case, changed or not: the ORM would compare each value with the one
+it loaded, and so miss a change made inside a loaded value.
 
 The compare-and-swap guard is the same as the ORM's `version_id_col`: an UPDATE of a case whose
 revision moved since it was read matches no row and raises `StaleDataError`.
@@ -19,7 +20,7 @@ import copy
 from collections import defaultdict
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, update
+from sqlalchemy import Table, bindparam, event, insert, inspect, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -58,6 +59,13 @@ def _defaults(table: Table) -> dict[str, Any]:
 _CASE_DEFAULTS = {**_defaults(_CASES), "revision": 1}
 _TASK_DEFAULTS = _defaults(_TASKS)
 _TASK_COLUMNS = tuple(column.name for column in _TASKS.c)
+
+
+@event.listens_for(Session, "before_flush")
+def _write_before_flush(session: Session, _context: Any, _objects: Any) -> None:
+    """Any flush (an explicit one, or the autoflush before an ORM query mid-act) writes the case
+    and task rows here first, so the ORM's own flush finds nothing left to do for them."""
+    write_case_and_task_rows(session)
 
 
 def write_case_and_task_rows(session: Session, *then: Step) -> None:

@@ -209,31 +209,12 @@ class UnitOfWork:
         self.session = session
         self.database = database
 
-    def lock_task_and_case(self, task_id: str) -> tuple[HumanTask, Case] | None:
-        """A user task and its case, read for writing after the case's lock is held."""
-        if self.database.is_sqlite:
-            # BEGIN IMMEDIATE already holds the database's write lock: one read is current.
-            row = self.session.get(HumanTask, task_id)
-            return (row, self.session.get_one(Case, row.case_id)) if row is not None else None
-        case_id = self.session.execute(select(HumanTask.case_id).where(HumanTask.id == task_id)).scalar()
-        if case_id is None:
-            return None
-        case = self.lock_case(case_id)
-        if case is None:  # a task always has its case (foreign key); this only narrows the type
-            return None
-        # Read the task again under the lock: a completion that committed meanwhile is visible now.
-        row = self.session.execute(
-            select(HumanTask).where(HumanTask.id == task_id).execution_options(populate_existing=True)
-        ).scalar_one()
-        return row, case
-
     def lock_task_case_and_open_tasks(self, task_id: str) -> tuple[HumanTask, Case, list[HumanTask]] | None:
         """A user task, its case and the case's open tasks, read for writing under the case's lock.
 
-        `lock_task_and_case` plus the open tasks, in one statement on SQLite (BEGIN IMMEDIATE
-        already holds the write lock) and two on PostgreSQL, sent in one round trip (the case row
-        locked, then the tasks read under the lock, so a completion that committed meanwhile is
-        visible).
+        One statement on SQLite (BEGIN IMMEDIATE already holds the write lock) and two on
+        PostgreSQL, sent in one round trip (the case row locked, then the tasks read under the
+        lock, so a completion that committed meanwhile is visible).
         """
         params = {"task_id": task_id}
         connection = self.session.connection()

@@ -9,6 +9,7 @@ or the act raised) are all written here.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -39,12 +40,33 @@ def deep_merge(target: dict, source: dict) -> dict:
     return target
 
 
-def _json_safe(value: Any) -> Any:
-    """Case data as JSON: anything a script made that JSON cannot hold becomes its text."""
+def json_safe(value: Any) -> Any:
+    """Case data as JSON: a copy to the bottom, in which anything a script made that JSON cannot
+    hold (a date, a set) has become its text.
+
+    Through the C JSON encoder and decoder, several times faster than walking the data in Python
+    (the data of a case reopened twenty times is some 20 KB, copied twice an act and once for each
+    new task); the walk remains for what the encoder refuses (a key that is not text).
+    """
+    try:
+        return json.loads(json.dumps(value, ensure_ascii=False, default=_as_json))
+    except (TypeError, ValueError):
+        return _walked(value)
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, set):
+        return list(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _walked(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): _walked(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_json_safe(v) for v in value]
+        return [_walked(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, datetime):
@@ -166,10 +188,10 @@ def _apply_act(session, case, runtime, actor, now, directory, open_rows) -> list
     # A copy to the bottom: deep_merge changes nested dicts in place, and those of `case.data` are
     # also the ORM's record of what was loaded. Merged into them, a change nested in an existing
     # key (a second call's `contact`) looked unchanged to the ORM's flush, which then skipped it.
-    data = _json_safe(case.data or {})
+    data = json_safe(case.data or {})
     for task in log.completed:
         deep_merge(data, task.data)
-    case.data = _json_safe(data)
+    case.data = json_safe(data)
     query_columns(case)
 
     # What the clock did is the system's act, whoever's act noticed the time had passed.
@@ -468,7 +490,7 @@ def _sync_tasks(
             ui_form_file=meta.ui_form_file,
             approval_level=meta.approval_level,
             applicant=_text(applicant),
-            data=_json_safe(task.data),
+            data=json_safe(task.data),
         )
         session.add(row)
         still_open.append(row)

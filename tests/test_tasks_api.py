@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from engine.identity import Actor
+from engine.services.context import PageRequest
+
 from .flows import register
 from .support import start_data
 
@@ -124,6 +127,23 @@ def test_urgent_work_comes_first_in_the_inbox(api):
     urgent = api.start(start_data(customer={"id": "C-2", "tier": "sensitive"}), user="callcentre")
     items = api.get("/api/v1/tasks", "li.na").get_json()["items"]
     assert [t["case_id"] for t in items] == [urgent["id"], ordinary["id"]]
+
+
+def test_an_inbox_read_page_by_page_holds_every_task_once_and_counts_them(api, engine):
+    cases = [api.start(start_data(customer={"id": f"C-{n}"}), user="callcentre") for n in range(5)]
+    whole = api.get("/api/v1/tasks?per_page=50", "wu.fang").get_json()
+    assert whole["total"] == 5 and len(whole["items"]) == 5
+    pages = [api.get(f"/api/v1/tasks?per_page=2&page={n}", "wu.fang").get_json() for n in (1, 2, 3, 4)]
+    # A full page counts the rest; the last one knows the total from what it read.
+    assert [page["total"] for page in pages] == [5, 5, 5, 5]
+    assert [len(page["items"]) for page in pages] == [2, 2, 1, 0]
+    listed = [t["id"] for page in pages for t in page["items"]]
+    assert listed == [t["id"] for t in whole["items"]]
+    assert {t["case_id"] for t in whole["items"]} == {c["id"] for c in cases}
+    # Someone in no group at all sees no group's work (the query then has no group to match).
+    nobody = Actor("nobody")
+    assert engine.tasks.list(nobody, PageRequest())["total"] == 0
+    assert engine.tasks.list(nobody, PageRequest(), status="completed")["items"] == []
 
 
 def test_task_list_rejects_bad_filters(api):

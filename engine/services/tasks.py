@@ -68,15 +68,17 @@ class TaskService:
         if status not in TASK_STATUSES:
             raise BadRequest(f"status must be one of {', '.join(TASK_STATUSES)}")
         overseer = actor.in_any(*OVERSEERS)
+        # One bound value per group; with none, `IN (NULL)`, which matches nothing.
+        groups: list[str | None] = [*sorted(actor.groups)] or [None]
         statement = _task_list_statement(
-            mine, overseer, status == "open", bool(group), bool(case_id), approvals_only
+            mine, overseer, status == "open", bool(group), bool(case_id), approvals_only, len(groups)
         )
         params = {
             "status": status,
             "username": actor.username,
-            "groups": sorted(actor.groups),
             "group": group,
             "case_id": case_id,
+            **{f"group_{i}": name for i, name in enumerate(groups)},
         }
         with self.ctx.db.read_connection() as connection:
             return paged_statement(connection, statement, params, page, lambda row: task_view(self.ctx, row))
@@ -218,16 +220,23 @@ _INBOX_COLUMNS = (
 )
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _task_list_statement(
-    mine: bool, overseer: bool, open_only: bool, by_group: bool, by_case: bool, approvals_only: bool
+    mine: bool,
+    overseer: bool,
+    open_only: bool,
+    by_group: bool,
+    by_case: bool,
+    approvals_only: bool,
+    group_count: int,
 ) -> PagedStatement:
-    """The inbox query for one combination of filters, built once; values are bound per call."""
+    """The inbox query for one combination of filters and number of groups (`group_0` …), built
+    once; values are bound per call."""
     query = select(*_INBOX_COLUMNS).where(_TASKS.status == bindparam("status"))
     if mine:
         query = query.where(_TASKS.assignee == bindparam("username"))
     elif not overseer:
-        groups: BindParameter[list[str]] = bindparam("groups", expanding=True)
+        groups: list[BindParameter[str]] = [bindparam(f"group_{i}") for i in range(group_count)]
         if open_only:
             # Mine, or open to one of my groups: a task a colleague holds is theirs, not the group's.
             visible = in_inbox_of(bindparam("username"), groups)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, event, insert, inspect, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .models import Case, HumanTask
@@ -95,8 +95,8 @@ def write_case_and_task_rows(session: Session, *then: Step) -> None:
                 f"case {case.id} was changed by another act (revision {params['where_revision']})"
             )
         case.revision = params["revision"]
-    for obj in new:
-        _mark_persistent(session, obj)
+    if new:
+        _mark_persistent(session, new)
     for obj in dirty:
         _mark_clean(session, obj)
 
@@ -149,11 +149,16 @@ def _task_update(shape: tuple[str, ...]) -> Prepared:
     return statement
 
 
-def _mark_persistent(session: Session, obj: Any) -> None:
-    """A new object just inserted: persistent in the session as if just loaded."""
-    session.expunge(obj)
-    make_transient_to_detached(obj)
-    session.add(obj)
+def _mark_persistent(session: Session, objects: list[Any]) -> None:
+    """New objects just inserted: persistent in the session, as the ORM's flush leaves them.
+
+    `Session._register_persistent` is what the flush itself calls for them: their identity key,
+    the identity map, their values as loaded, and, should the transaction roll back, their
+    removal from the session (as for any object inserted in it). The public route (expunge, make
+    transient to detached, add again) cost three times as much, and a rollback then left them in
+    the session as if their rows existed.
+    """
+    session._register_persistent({inspect(obj) for obj in objects})
 
 
 def _mark_clean(session: Session, obj: Any) -> None:

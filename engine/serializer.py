@@ -8,12 +8,16 @@ The state leaves out the data of finished tasks nothing can read again (`spent_t
 task of a BPMN process carries its own copy of the case data, and a process that loops (a
 complaint reopened twenty times) keeps its earlier rounds' tasks, so a record that grows every
 round (`rounds`) would otherwise be stored once per round, and the state would grow with the
-square of the rounds.
+square of the rounds. The loop's earlier rounds also leave their tasks in the tree, one chain
+through every round; the spent ones that repeat a step already on their path are left out of the
+stored tree (`repeated_steps`), so a case reopened twenty times loads, saves and walks about as
+many tasks as one reopened twice.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -25,9 +29,12 @@ from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.specs import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+
+from .case_paths import TRAIL
 
 STATE_VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
 
@@ -96,6 +103,69 @@ def spent_tasks(workflow: BpmnWorkflow) -> list[Task]:
     return spent
 
 
+def repeated_steps(workflow: BpmnWorkflow, spent: list[Task]) -> list[Task]:
+    """Spent tasks of the top process that repeat a step already on their own path, and that the
+    stored state can leave out of the tree altogether (their parent then holds their child).
+
+    A process that loops (a complaint reopened twenty times) keeps every round's tasks in one
+    chain: root → … → reopen → … → reopen → … → the task waiting now. Every step reads them again
+    on load, save and each walk of the tree. A task is left out when:
+    - it is spent (`spent_tasks`: its data is not stored and nothing reads it), and so is its
+      parent, and each of the two has exactly one child: a link in the middle of a finished chain;
+    - a task of the same element is on its own path, nearer the root: every path through the tree
+      still passes the same elements (what joins, gateways and the case's diagram read from the
+      tree), and the element stays marked as done;
+    - it is no join of branches, carries no trail of a finished call (`engine.case_paths`), and is
+      not the workflow's last task.
+    Its child's data was stored against the spent parent's (none) and is restored against the new
+    parent's (none as well), so every task left in the tree loads exactly as it did.
+    """
+    spent_ids = {task.id for task in spent}
+    found: list[Task] = []
+    on_path: Counter[str] = Counter()
+    stack: list[tuple[Task, bool]] = [(workflow.task_tree, False)]
+    while stack:
+        task, leaving = stack.pop()
+        name = task.task_spec.name
+        if leaving:
+            on_path[name] -= 1
+            continue
+        parent = task.parent
+        if (
+            on_path[name]
+            and task.id in spent_ids
+            and len(task._children) == 1
+            and parent is not None
+            and parent.id in spent_ids
+            and len(parent._children) == 1
+            and not isinstance(task.task_spec, Join)
+            and not task.internal_data.get(TRAIL)
+            and task is not workflow.last_task
+        ):
+            found.append(task)
+        on_path[name] += 1
+        stack.append((task, True))
+        stack.extend((child, False) for child in task.children)
+    return found
+
+
+def _left_out(tasks: dict[str, dict], steps: list[Task]) -> None:
+    """Take `steps` (single-child links of a chain) out of the stored tasks, joining the chain."""
+    gone = {str(task.id) for task in steps}
+    for key in gone:
+        dct = tasks[key]
+        parent = dct["parent"]
+        while parent in gone:
+            parent = tasks[parent]["parent"]
+        [child] = dct["children"]
+        while child in gone:
+            [child] = tasks[child]["children"]
+        tasks[parent]["children"] = [child]
+        tasks[child]["parent"] = parent
+    for key in gone:
+        del tasks[key]
+
+
 # One configuration per modeler dialect: the two define classes of the same names.
 DIALECT_CONFIGS = {"spiff": SPIFF_CONFIG, "camunda": CAMUNDA_CONFIG}
 
@@ -121,7 +191,8 @@ class StateSerializer:
         `data` and no `delta` (SpiffWorkflow then restores `data` as it is), rather than as the
         list of its parent's keys it lacks.
         """
-        spent = [(task, task.data) for task in spent_tasks(workflow)]
+        spent_now = spent_tasks(workflow)
+        spent = [(task, task.data) for task in spent_now]
         self._registry._encoder_mode = True
         try:
             for task, _data in spent:
@@ -134,6 +205,7 @@ class StateSerializer:
         tasks = dct["tasks"]
         for task, _data in spent:
             tasks[str(task.id)]["delta"] = {}
+        _left_out(tasks, repeated_steps(workflow, spent_now))
         dct[STATE_VERSION_KEY] = self._serializer.VERSION
         return json.dumps(dct, cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
 

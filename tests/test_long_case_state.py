@@ -20,6 +20,7 @@ import time_machine
 from SpiffWorkflow.util.task import TaskState
 
 from engine import serializer
+from engine.case_paths import case_markers
 from engine.store.models import Case
 
 from .flows import register, repair, reply, visit
@@ -70,9 +71,17 @@ def test_a_case_reopened_many_times_keeps_every_round_in_its_data_and_workflow(a
     case = register(api, api.start(long_case_data()))
     for n in range(1, 6):
         case = unsatisfied_round(api, case, n)
+        if n == 2:
+            after_two = json.loads(stored_state(engine, case["id"]))
     state = json.loads(stored_state(engine, case["id"]))
+    # The earlier rounds' tasks of the main process lost their data, and their repeats of steps
+    # already on the path were left out: the main process holds no more tasks than after two rounds.
     pruned = [t for t in state["tasks"].values() if t["data"] == {} and not t.get("delta")]
-    assert len(pruned) >= 5 * 5  # the earlier rounds' tasks of the main process lost their data
+    assert len(pruned) >= 15
+    assert len(state["tasks"]) == len(after_two["tasks"])
+    assert sorted(t["task_spec"] for t in state["tasks"].values()) == sorted(
+        t["task_spec"] for t in after_two["tasks"].values()
+    )
     # Each round's path through the called process is kept for the diagram, but a path an earlier
     # round took is not written again.
     trails = [t["internal_data"].get("diagram_trail", {}) for t in state["tasks"].values()]
@@ -112,25 +121,39 @@ def test_a_case_reopened_many_times_keeps_every_round_in_its_data_and_workflow(a
 # ---- the same case with and without the pruning
 
 
-def _check_round_trip(workflow, text: str, dump_state) -> None:
-    """The stored text restores every task as it was, with the data of every task but the spent,
-    and stores again as the same text."""
-    spent = {task.id for task in serializer.spent_tasks(workflow)}
+def _check_round_trip(workflow, text: str, dump_state) -> int:
+    """The stored text restores every task but the repeated steps left out, as it was (its state,
+    its data unless spent, its nearest ancestor left in as parent), draws the same markers on the
+    case's diagrams, and stores again as the same text. Returns how many steps were left out."""
+    spent_tasks = serializer.spent_tasks(workflow)
+    spent = {task.id for task in spent_tasks}
+    left_out = {task.id for task in serializer.repeated_steps(workflow, spent_tasks)}
+    assert left_out <= spent
     states = serializer.StateSerializer()
     restored = states.load_state(text, workflow.spec, workflow.subprocess_specs, workflow.script_engine)
     assert dump_state(states, restored) == text
+    assert case_markers(restored) == case_markers(workflow)
     pairs = [(workflow, restored)] + [
         (sub, restored.subprocesses[task_id]) for task_id, sub in workflow.subprocesses.items()
     ]
     for original, again in pairs:
-        assert set(again.tasks) == set(original.tasks)
+        assert set(again.tasks) == set(original.tasks) - left_out
         for task_id, task in original.tasks.items():
+            if task_id in left_out:
+                continue
+            kept = again.tasks[task_id]
             expected = {} if task_id in spent else task.data
-            assert again.tasks[task_id].data == expected, task.task_spec.name
+            assert kept.data == expected, task.task_spec.name
+            assert (kept.state, kept.task_spec.name) == (task.state, task.task_spec.name)
+            parent = task.parent
+            while parent is not None and parent.id in left_out:
+                parent = parent.parent
+            assert (kept.parent.id if kept.parent else None) == (parent.id if parent else None)
     for task_id in spent:
         task = workflow.tasks[task_id]
         assert task.state == TaskState.COMPLETED and task.children
         assert all(child.state in (TaskState.COMPLETED, TaskState.CANCELLED) for child in task.children)
+    return len(left_out)
 
 
 def _every_feature_of_the_main_process(api, engine, n: int) -> list[dict[str, Any]]:
@@ -194,6 +217,7 @@ def _normalised(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_a_case_runs_the_same_with_and_without_the_pruning(api, engine, monkeypatch):
     """Every step the same, but for one thing, at the very end, where the pruned run is right.
+    Pruned: the spent tasks' data left out, and the loop's repeated steps left out of the tree.
 
     When the main process ends, SpiffWorkflow's end join merges the data of every branch that
     ended, the customer-call event subprocesses of earlier rounds included. Unpruned, the first
@@ -205,13 +229,14 @@ def test_a_case_runs_the_same_with_and_without_the_pruning(api, engine, monkeypa
 
     def dump_and_check(self, workflow):
         text = dump_state(self, workflow)
-        _check_round_trip(workflow, text, dump_state)
-        checked.append(len(serializer.spent_tasks(workflow)))
+        left_out = _check_round_trip(workflow, text, dump_state)
+        checked.append((len(serializer.spent_tasks(workflow)), left_out))
         return text
 
     monkeypatch.setattr(serializer.StateSerializer, "dump_state", dump_and_check)
     pruned = _every_feature_of_the_main_process(api, engine, 1)
-    assert checked and max(checked) >= 10  # the pruning did leave data out
+    assert checked and max(spent for spent, _ in checked) >= 10  # the pruning did leave data out
+    assert max(left_out for _, left_out in checked) >= 6  # and a round's repeated steps
 
     monkeypatch.setattr(serializer.StateSerializer, "dump_state", dump_state)
     monkeypatch.setattr(serializer, "spent_tasks", lambda workflow: [])
@@ -247,5 +272,6 @@ def test_an_upgrade_reaches_a_reopened_case_after_its_state_was_pruned(api, engi
 
 def test_the_pruning_rule_is_for_the_spiffworkflow_it_was_checked_against():
     # `serializer.spent_tasks` follows where SpiffWorkflow 3.2 reads a finished task's data
-    # (inheritance, joins, event subprocesses). Another version: read its task specs again first.
+    # (inheritance, joins, event subprocesses), and `serializer.repeated_steps` where it reads a
+    # task's ancestors (joins and gateways walk paths). Another version: read its task specs again.
     assert metadata.version("SpiffWorkflow").startswith("3.2."), "review serializer.spent_tasks"

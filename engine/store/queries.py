@@ -32,8 +32,10 @@ _CASE_BY_ID = Prepared(
         Case.id == bindparam("case_id")
     )
 )
+# A case's open tasks as its view lists them: without the copy of the case data each task row keeps
+# (a view of the case shows the case's own data; a single task's view reads its row whole).
 _OPEN_TASKS_OF_CASE = Prepared(
-    select(*HumanTask.__table__.c)
+    select(*(column for column in HumanTask.__table__.c if column.key != "data"))
     .where(HumanTask.case_id == bindparam("case_id"), HumanTask.status == "open")
     .order_by(HumanTask.created_at, HumanTask.id)
 )
@@ -48,7 +50,8 @@ def case_by_id(session: Session, case_id: str) -> Case | None:
 
 
 def case_with_open_tasks(session: Session, case_id: str) -> tuple[Case | None, list[HumanTask]]:
-    """A case and its open tasks, oldest first, for reading: one round trip on PostgreSQL."""
+    """A case and its open tasks, oldest first, for reading (without the case's workflow state and
+    the tasks' data): one round trip on PostgreSQL."""
     write_case_and_task_rows(session)
     params = {"case_id": case_id}
     cases, tasks = fetch_all(session.connection(), [(_CASE_BY_ID, params), (_OPEN_TASKS_OF_CASE, params)])
@@ -58,7 +61,7 @@ def case_with_open_tasks(session: Session, case_id: str) -> tuple[Case | None, l
 
 
 def open_tasks_of_case(session: Session, case_id: str) -> list[HumanTask]:
-    """One case's open tasks, oldest first, for reading (as `case_by_id`)."""
+    """One case's open tasks, oldest first, for reading (as `case_by_id`), without their data."""
     write_case_and_task_rows(session)
     return [
         loaded(HumanTask, row) for row in _OPEN_TASKS_OF_CASE.rows(session.connection(), {"case_id": case_id})

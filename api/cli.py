@@ -7,7 +7,6 @@ a production WSGI server; Flask's dev server only with --debug), the timer worke
 from __future__ import annotations
 
 import argparse
-import gc
 import getpass
 import logging
 import os
@@ -95,25 +94,6 @@ def _print_problems(error: DeploymentInvalid) -> None:
         print(f"  {where}{element}: {p['message']}", file=sys.stderr)
 
 
-# CPython collects its youngest generation after 700 new container objects; a request makes
-# thousands (workflow tasks, JSON, rows), so at that rate the collector ran a dozen times a request.
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def tune_garbage_collector() -> None:
-    """Fewer, shorter garbage collections in a long-running service process, once it is set up.
-
-    Everything built at start-up (modules, process specs, decision tables, mappings) lives as long
-    as the process: `gc.freeze` takes it out of the collector's walks, so a full collection no
-    longer goes through the 130,000 objects it holds (tens of ms, in the middle of a request).
-    A higher first threshold collects short-lived objects a few times a lifecycle rather than a
-    dozen: 0.1 ms of collection per anchor lifecycle instead of 0.35. Collection stays on.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def serve(args) -> int:
     directory = _directory(args.demo)
     bootstrap = Engine(EngineConfig.from_env(), directory)
@@ -136,7 +116,6 @@ def serve(args) -> int:
     engine = Engine(EngineConfig.from_env(), directory)
     app = create_app(engine, directory, web_config())
     timer_worker = None if args.no_worker else engine.start_worker_thread()
-    tune_garbage_collector()
     try:
         if args.debug:
             app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
@@ -191,9 +170,7 @@ def _serve_with_gunicorn(args, directory: Directory) -> int:
             engine = Engine(EngineConfig.from_env(), directory)
             if not args.no_worker:
                 engine.start_worker_thread()
-            app = create_app(engine, directory, web_config())
-            tune_garbage_collector()
-            return app
+            return create_app(engine, directory, web_config())
 
     ServiceProcesses().run()
     return 0
@@ -228,7 +205,6 @@ def worker(_args) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print("Timer worker running; Ctrl-C to stop.")
     sys.stdout.flush()
-    tune_garbage_collector()
     engine.run_worker(stop)
     engine.close()
     return 0

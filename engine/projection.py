@@ -44,7 +44,7 @@ def json_safe(value: Any) -> Any:
     """Case data as JSON: a copy to the bottom, in which anything a script made that JSON cannot
     hold (a date, a set) has become its text.
 
-    Through the C JSON encoder and decoder, several times faster than walking the data in Python
+    Through the C JSON encoder and decoder: 1.3 to 1.6 times as fast as walking the data in Python
     (the data of a case reopened twenty times is some 20 KB, copied twice an act and once for each
     new task); the walk remains for what the encoder refuses (a key that is not text).
     """

@@ -26,6 +26,7 @@ from ..store.models import ProcessDefinition
 from ..store.prepared import Prepared
 from .metadata import TaskMeta, properties_of, task_meta
 from .parsing import ParsedProcess
+from .shared_specs import make_shareable
 
 
 @dataclass
@@ -147,6 +148,8 @@ class DefinitionRepository:
                 dialect = json.loads(row.spec).get("dialect", "spiff")
                 serializer = self._serializers[dialect]
                 spec, subprocess_specs = serializer.load_specs(row.spec)
+                for process_spec in (spec, *subprocess_specs.values()):
+                    make_shareable(process_spec)
                 loaded = LoadedDefinition(
                     id=row.id,
                     key=row.process_key,

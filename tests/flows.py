@@ -50,3 +50,14 @@ PLAN: dict[str, Any] = {
 def interim_reply(api: ServiceClient, case: dict, user: str = "li.na", **changes: Any) -> dict:
     """The owner's interim reply naming the steps and when (major-incident path)."""
     return api.complete(case, "interim_reply", user, {**PLAN, **changes})
+
+
+def upgrade(api: ServiceClient, case: dict, kind: str = "upgraded") -> dict:
+    """The branch office upgrades the complaint (message `complaint_upgraded`), as a supervisor."""
+    response = api.post(
+        f"/api/v1/cases/{case['id']}/messages/complaint_upgraded",
+        "sun.li",
+        json={"data": {"kind": kind, "note": "分公司升级"}},
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()

@@ -13,18 +13,8 @@ from typing import Any
 
 from engine.store.models import Case
 
-from .flows import register, repair, reply, visit
+from .flows import register, repair, reply, upgrade, visit
 from .support import ServiceClient, start_data
-
-
-def _upgrade(api: ServiceClient, case: dict) -> dict:
-    response = api.post(
-        f"/api/v1/cases/{case['id']}/messages/complaint_upgraded",
-        "sun.li",
-        json={"data": {"kind": "upgraded", "note": "分公司升级"}},
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def _call(api: ServiceClient, case: dict) -> dict:
@@ -56,7 +46,7 @@ def test_cases_started_after_another_case_took_a_message_start_and_end_as_before
     assert _to_the_end(api, before) == "completed"
 
     # One case is upgraded, another takes a customer's call: both messages start event subprocesses.
-    upgraded = _upgrade(api, repair(api, register(api, _new_case(api, 2))))
+    upgraded = upgrade(api, repair(api, register(api, _new_case(api, 2))))
     assert upgraded["priority"] == "urgent"
     called = _call(api, _new_case(api, 3))
     assert "return_contact_call" in api.open_elements(called)
@@ -80,6 +70,6 @@ def test_the_version_s_spec_stays_as_loaded_whatever_its_cases_receive(api, engi
         }
 
     loaded = links()
-    _upgrade(api, repair(api, register(api, case)))
+    upgrade(api, repair(api, register(api, case)))
     _call(api, _new_case(api, 2))
     assert links() == loaded

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from .flows import register, repair
+from .flows import register, repair, upgrade
 from .support import ServiceClient, auth, start_data
 
 MONDAY_10AM = datetime(2026, 11, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -26,16 +26,6 @@ MONDAY_10AM = datetime(2026, 11, 16, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 def clock():
     with time_machine.travel(MONDAY_10AM, tick=False) as traveller:
         yield traveller
-
-
-def upgrade(api: ServiceClient, case: dict, kind: str = "upgraded") -> dict:
-    response = api.post(
-        f"/api/v1/cases/{case['id']}/messages/complaint_upgraded",
-        "sun.li",
-        json={"data": {"kind": kind, "note": "分公司升级"}},
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def deploy_owner_table(api: ServiceClient, owner: str) -> None:

@@ -39,8 +39,8 @@ class SharedStartTask(BpmnStartTask):
 
 
 def make_shareable(spec: BpmnProcessSpec) -> None:
-    """Link the spec's message-started event subprocesses to its end, and give it a start that
-    never changes the spec again (see the module's docstring)."""
+    """Give the spec's message-started event subprocesses the start as input and the end as
+    output, and give it a start that never changes the spec again (see the module's docstring)."""
     start = spec.start
     if not isinstance(start, BpmnStartTask):
         return

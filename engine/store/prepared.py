@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -28,6 +29,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
+TUPLES_OK = ExecStatus.TUPLES_OK
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,10 @@ class _Answered:
 
     def __init__(self, cursor: Any):
         self.rowcount: int = cursor.rowcount
-        self.rows: list[Any] = cursor.fetchall() if cursor.description is not None else []
+        # Whether the statement returned rows, asked of the result itself: `cursor.description`
+        # would build a column object for each of the row's columns only to be compared with None.
+        result = cursor.pgresult
+        self.rows: list[Any] = cursor.fetchall() if result is not None and result.status == TUPLES_OK else []
 
 
 def _pipelined(connection: Connection, steps: Sequence[Step]) -> list[_Answered]:

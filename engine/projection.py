@@ -117,7 +117,7 @@ def _write_act(session: Session) -> None:
     one batch of prebuilt statements, then the rest (approvals, escalations ...) through the
     ORM's flush."""
     pending = session.info.pop(_PENDING_EVENTS, None)
-    write_case_and_task_rows(session, *([(_INSERT_EVENTS, pending)] if pending else []))
+    write_case_and_task_rows(session, *([(_INSERT_EVENTS, pending)] if pending else []), last=True)
     session.flush()
 
 

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, event, select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -141,10 +142,16 @@ def test_reads_open_no_transaction(engine, backend):
     """Reads run statement by statement (each sees one committed snapshot); writes hold a
     transaction from their first statement to the commit."""
     if backend["name"] == "postgresql":
+        # The driver never opens a transaction itself; a write opens one with its first statement
+        # (engine/store/pg_transactions.py), a read none.
         with engine.db.unit_of_work(write=False) as uow:
-            assert uow.session.connection().connection.dbapi_connection.autocommit is True
+            uow.session.execute(select(Case.id).limit(1)).all()
+            status = uow.session.connection().connection.dbapi_connection.info.transaction_status
+            assert status == TransactionStatus.IDLE
         with engine.db.unit_of_work() as uow:
-            assert uow.session.connection().connection.dbapi_connection.autocommit is False
+            uow.session.execute(select(Case.id).limit(1)).all()
+            status = uow.session.connection().connection.dbapi_connection.info.transaction_status
+            assert status == TransactionStatus.INTRANS
         return
     with engine.db.unit_of_work(write=False) as uow:
         uow.session.execute(select(Case.id).limit(1)).all()

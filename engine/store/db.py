@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Case, HumanTask
+from .pg_transactions import READS_ONLY, begin_before_first_statement, hold_case_lock
 from .prepared import Prepared, attach, fetch_all, loaded
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,16 @@ class Database:
                 pool_timeout=30,
                 json_serializer=_json_dumps,
                 echo=echo,
+                # The driver never opens a transaction itself: writes open theirs with their
+                # first statement, in the same round trip (`pg_transactions`).
+                isolation_level="AUTOCOMMIT",
             )
             _ping_after_idle(self.write_engine)
+            begin_before_first_statement(self.write_engine)
             # Reads run without a transaction: under READ COMMITTED each statement sees the
             # newest committed data whether or not a transaction is open, so BEGIN and the
             # ROLLBACK that ends a read were two round trips that changed nothing. Same pool.
-            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.read_engine = self.write_engine.execution_options(**{READS_ONLY: True})
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -232,6 +237,7 @@ class UnitOfWork:
                 return None
             case_values = _part(locked[0], "case__")
             task_values = [_part(row, "task__") for row in tasks]
+            hold_case_lock(self.session, case_values["id"], case_values["revision"])
         if not any(values["id"] == task_id for values in task_values):
             return None
         case = attach(self.session, loaded(Case, case_values))
@@ -242,6 +248,12 @@ class UnitOfWork:
     def lock_case(self, case_id: str) -> Case | None:
         """Load a case for writing; on PostgreSQL wait for and hold its row lock."""
         query = select(Case).where(Case.id == case_id)
-        if not self.database.is_sqlite:
-            query = query.with_for_update()
-        return self.session.execute(query).scalar_one_or_none()
+        if self.database.is_sqlite:
+            return self.session.execute(query).scalar_one_or_none()
+        # The revision as the locked row has it: `case` may be an instance loaded earlier.
+        found = self.session.execute(query.add_columns(Case.revision).with_for_update()).one_or_none()
+        if found is None:
+            return None
+        case, revision = found
+        hold_case_lock(self.session, case.id, revision)
+        return case

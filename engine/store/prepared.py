@@ -28,6 +28,8 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from .pg_transactions import needs_begin
+
 T = TypeVar("T")
 TUPLES_OK = ExecStatus.TUPLES_OK
 
@@ -99,6 +101,9 @@ class Prepared:
     def _run(
         self, connection: Connection, params: dict[str, Any] | Sequence[dict[str, Any]], fetch: bool
     ) -> tuple[int, list[Any]]:
+        if needs_begin(connection):  # the transaction's first statement: BEGIN in the same round trip
+            answered = _pipelined(connection, [(self, params)])[0]
+            return answered.rowcount, answered.rows
         driver = connection.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         sql = self._for(connection.dialect).sql
@@ -133,15 +138,19 @@ class Prepared:
 Step = tuple[Prepared, "dict[str, Any] | Sequence[dict[str, Any]]"]
 
 
-def execute_all(connection: Connection, steps: Sequence[Step]) -> list[int]:
+def execute_all(connection: Connection, steps: Sequence[Step], commit: bool = False) -> list[int]:
     """Run several statements in order; returns the rows each touched.
 
     On PostgreSQL they go in one round trip (libpq's pipeline mode: sent together, answered
-    together, the first error stops the rest); on SQLite, which has no round trips, one by one.
+    together, the first error stops the rest), ended by `COMMIT` if `commit` (see
+    `pg_transactions.commit_may_ride`); on SQLite, which has no round trips, one by one, and
+    `commit` is for PostgreSQL only.
     """
     if connection.dialect.name != "postgresql":
+        if commit:
+            raise ValueError("a COMMIT rides with the writes on PostgreSQL only")
         return [prepared.execute(connection, params) for prepared, params in steps]
-    return [cursor.rowcount for cursor in _pipelined(connection, steps)]
+    return [cursor.rowcount for cursor in _pipelined(connection, steps, commit)]
 
 
 def fetch_all(connection: Connection, steps: Sequence[Step]) -> list[list[dict[str, Any]]]:
@@ -171,22 +180,29 @@ class _Answered:
         self.rows: list[Any] = cursor.fetchall() if result is not None and result.status == TUPLES_OK else []
 
 
-def _pipelined(connection: Connection, steps: Sequence[Step]) -> list[_Answered]:
-    """The steps sent in one libpq pipeline on the act's PostgreSQL connection, and their answers."""
-    driver = connection.connection.driver_connection
+def _pipelined(connection: Connection, steps: Sequence[Step], commit: bool = False) -> list[_Answered]:
+    """The steps sent in one libpq pipeline on the act's PostgreSQL connection, and their answers;
+    `BEGIN` first when the write transaction is not open yet, `COMMIT` last if `commit`."""
+    driver: Any = connection.connection.driver_connection
+    begin = needs_begin(connection)
     cursors: list[Any] = []
+    ends: list[Any] = []
     sql = ""
     try:
-        with driver.pipeline():  # type: ignore[union-attr]
+        with driver.pipeline():
+            if begin:
+                ends.append(driver.execute(b"BEGIN"))
             for prepared, params in steps:
-                cursor = driver.cursor()  # type: ignore[union-attr]
+                cursor = driver.cursor()
                 cursors.append(cursor)
                 sql = prepared._send(connection, cursor, params)
+            if commit:
+                ends.append(driver.execute(b"COMMIT"))
         return [_Answered(cursor) for cursor in cursors]
     except connection.dialect.loaded_dbapi.Error as error:
         raise _translated(connection, error, cursors[-1] if cursors else None, sql, None) from error
     finally:
-        for cursor in cursors:
+        for cursor in cursors + ends:
             cursor.close()
 
 

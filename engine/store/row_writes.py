@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .models import Case, HumanTask
+from .pg_transactions import case_revision_moved, commit_may_ride
 from .prepared import Prepared, Step, execute_all
 
 _CASES = cast(Table, Case.__table__)
@@ -68,11 +69,17 @@ def _write_before_flush(session: Session, _context: Any, _objects: Any) -> None:
     write_case_and_task_rows(session)
 
 
-def write_case_and_task_rows(session: Session, *then: Step) -> None:
+def write_case_and_task_rows(session: Session, *then: Step, last: bool = False) -> None:
     """Write the new and changed Case and HumanTask objects of `session`, then the statements
-    `then` (an act's events), in one batch (one round trip on PostgreSQL); mark the objects clean."""
-    new = [obj for obj in session.new if isinstance(obj, _WRITTEN)]
-    dirty = [obj for obj in session.dirty if isinstance(obj, _WRITTEN)]
+    `then` (an act's events), in one batch (one round trip on PostgreSQL); mark the objects clean.
+
+    `last`: the act's final batch, at commit; on PostgreSQL it ends with the `COMMIT` itself when
+    `pg_transactions.commit_may_ride` allows.
+    """
+    pending = list(session.new)
+    changed = list(session.dirty)
+    new = [obj for obj in pending if isinstance(obj, _WRITTEN)]
+    dirty = [obj for obj in changed if isinstance(obj, _WRITTEN)]
     if not new and not dirty and not then:
         return
     steps: list[Step] = []
@@ -87,7 +94,12 @@ def write_case_and_task_rows(session: Session, *then: Step) -> None:
         steps.append((_INSERT_TASKS, [_filled(row, _TASK_COLUMNS, _TASK_DEFAULTS) for row in new_tasks]))
     steps.extend(_task_updates([obj for obj in dirty if isinstance(obj, HumanTask)]))
     steps.extend(then)
-    counts = execute_all(session.connection(), steps)
+    commit = last and commit_may_ride(
+        session,
+        revisions,
+        nothing_else_to_write=len(new) == len(pending) and len(dirty) == len(changed) and not session.deleted,
+    )
+    counts = execute_all(session.connection(), steps, commit=commit)
     first_update = 1 if new_cases else 0
     for case, params, count in zip(updated_cases, revisions, counts[first_update:], strict=False):
         if count != 1:
@@ -95,6 +107,7 @@ def write_case_and_task_rows(session: Session, *then: Step) -> None:
                 f"case {case.id} was changed by another act (revision {params['where_revision']})"
             )
         case.revision = params["revision"]
+        case_revision_moved(session, case.id, case.revision)
     if new:
         _mark_persistent(session, new)
     for obj in dirty:

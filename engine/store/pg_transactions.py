@@ -1,0 +1,102 @@
+"""PostgreSQL write transactions begun and ended by the service, so that `BEGIN` and `COMMIT`
+travel with an act's own statements instead of each costing a round trip of its own.
+
+psycopg, left to itself, sends `BEGIN` before the first statement of a transaction and waits for
+the answer (in pipeline mode too: it syncs after it), and `COMMIT` on its own at the end. An act
+on PostgreSQL is three round trips of its own (the locked read, the writes, and nothing else), so
+those two doubled it. Here the write engine's connections are in autocommit mode at the driver,
+and the service opens the transaction itself:
+
+- a batch of statements sent together (`prepared.execute_all` / `fetch_all`) starts with `BEGIN`
+  in the same pipeline when no transaction is open yet;
+- any other statement on a write connection (the ORM's, SQLAlchemy Core's) is preceded by `BEGIN`
+  sent on the spot (`begin_before_first_statement`): one round trip, as psycopg's own was;
+- an act's last batch of writes ends with `COMMIT` in the same pipeline when nothing else is left
+  to write and every case row it updates is held under this transaction's row lock (so the
+  revision check of the case UPDATE cannot fail after the fact; see `commit_may_ride`). The
+  session's commit then finds the transaction closed and psycopg sends nothing.
+
+A statement that fails in a pipeline makes the server skip the rest of it, `COMMIT` included, so
+a failed act still commits nothing; the session's rollback then ends the aborted transaction.
+Reads (`Database.read_engine`, the execution option `READS_ONLY`) never open a transaction, as
+before: under READ COMMITTED each statement sees the newest committed data either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.pq import PipelineStatus, TransactionStatus
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session
+
+# Execution option of the read engine: its statements run without a transaction.
+READS_ONLY = "reads_only"
+# `Session.info` key: ids of the case rows this transaction holds with `SELECT ... FOR UPDATE`.
+_LOCKED_CASES = "locked_case_ids"
+
+
+def begin_before_first_statement(engine: Engine) -> None:
+    """Send `BEGIN` before the first statement of a write connection that has no transaction open,
+    wherever the statement comes from (the pipelined batches queue their own `BEGIN` first)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin(connection: Connection, *_statement: Any) -> None:
+        if needs_begin(connection):
+            connection.connection.driver_connection.execute(b"BEGIN")  # type: ignore[union-attr]
+
+
+def needs_begin(connection: Connection) -> bool:
+    """Whether a statement about to go out on `connection` must be preceded by `BEGIN`: a write
+    connection to PostgreSQL, no transaction open, and not in the middle of a pipeline."""
+    if connection.dialect.name != "postgresql" or connection.get_execution_options().get(READS_ONLY):
+        return False
+    pgconn = connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    return (
+        pgconn.transaction_status == TransactionStatus.IDLE and pgconn.pipeline_status == PipelineStatus.OFF
+    )
+
+
+def hold_case_lock(session: Session, case_id: str, revision: int) -> None:
+    """Note that this transaction holds the row lock of case `case_id` (`SELECT ... FOR UPDATE`),
+    whose row then had `revision`."""
+    session.info.setdefault(_LOCKED_CASES, {})[case_id] = revision
+
+
+def case_revision_moved(session: Session, case_id: str, revision: int) -> None:
+    """This transaction wrote case `case_id` with `revision`: what its locked row now has."""
+    locked = session.info.get(_LOCKED_CASES)
+    if locked is not None and case_id in locked:
+        locked[case_id] = revision
+
+
+def forget_case_locks(session: Session) -> None:
+    """The transaction ended: its row locks went with it."""
+    session.info.pop(_LOCKED_CASES, None)
+
+
+def commit_may_ride(
+    session: Session, case_updates: list[dict[str, Any]], nothing_else_to_write: bool
+) -> bool:
+    """Whether the act's last batch of writes may end with `COMMIT`.
+
+    On PostgreSQL, when the ORM's flush has nothing left to write after it, and each case UPDATE
+    in it (`where_id`, `where_revision`) is of a row this transaction holds locked, expecting the
+    revision the row has under the lock: the compare-and-swap is then sure to match, so nothing
+    can need undoing once the batch has committed. A case loaded before its lock was taken, or
+    never locked, keeps the `COMMIT` apart, after the check.
+    """
+    if not nothing_else_to_write or session.get_bind().dialect.name != "postgresql":
+        return False
+    locked = session.info.get(_LOCKED_CASES, {})
+    return all(locked.get(update["where_id"]) == update["where_revision"] for update in case_updates)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    forget_case_locks(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, _previous_transaction: Any) -> None:
+    forget_case_locks(session)

@@ -18,8 +18,10 @@ The headline is `overhead_ratio` = (http − 6 × trivial) / engine, medians per
 service spends on one lifecycle beyond the wire, per unit of work SpiffWorkflow must do anyway.
 `overhead_ratio_cpu` is the same in CPU time (the service process's, all threads, and this
 thread's for SpiffWorkflow alone): steadier than wall time on a shared machine.
-`--postgres` runs the HTTP side on PostgreSQL instead of SQLite. `--profile` adds pyinstrument
-profiles of the lifecycle in-process (Flask's test client) and of the engine-only runner.
+`--postgres` runs the HTTP side on PostgreSQL instead of SQLite; `--db-delay-ms 0.25` puts the
+database a network hop away (`bench/db_delay.py`), where the number of round trips shows.
+`--profile` adds pyinstrument profiles of the lifecycle in-process (Flask's test client) and of
+the engine-only runner.
 
     python -m bench.anchor --quick
     python -m bench.anchor --postgres
@@ -59,6 +61,7 @@ from .common import (
     summary,
     workdir,
 )
+from .db_delay import delayed, round_trip_ms
 from .lifecycle import Counter, Runner, alternate
 from .server import Client, InProcessClient, ServiceProcess
 
@@ -256,6 +259,12 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=5, help="lifecycles per runner per round")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up lifecycles per runner")
     parser.add_argument("--profile", action="store_true", help="also profile both sides with pyinstrument")
+    parser.add_argument(
+        "--db-delay-ms",
+        type=float,
+        default=0.0,
+        help="PostgreSQL only: the service reaches the database through a relay adding this much each way",
+    )
     args = parser.parse_args()
     args.rounds = args.rounds or (6 if args.quick else 20)
     folder = workdir("anchor")
@@ -265,10 +274,17 @@ def main() -> None:
         "backend": "postgresql" if args.postgres else "sqlite",
         "machine": machine(with_postgres=args.postgres),
     }
+    if args.db_delay_ms and not args.postgres:
+        parser.error("--db-delay-ms needs --postgres (SQLite has no network hop)")
     if args.postgres:
         url, drop = postgres_database("bench_anchor")
+        result["db_delay_ms"] = args.db_delay_ms
         try:
-            result.update(measure(url, folder, args))
+            with (
+                delayed(url, args.db_delay_ms) if args.db_delay_ms else contextlib.nullcontext(url) as reached
+            ):
+                result["db_round_trip_ms"] = round_trip_ms(reached)
+                result.update(measure(reached, folder, args))
         finally:
             drop()
     else:

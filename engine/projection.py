@@ -21,6 +21,7 @@ from .facts import section
 from .identity import SYSTEM, Actor, Directory
 from .runtime import CaseRuntime
 from .store.models import Case, CaseEvent, Escalation, HumanTask
+from .store.pg_transactions import check_nothing_after_commit
 from .store.prepared import Prepared, new_row
 from .store.queries import open_tasks_of_cases
 from .store.row_writes import write_case_and_task_rows
@@ -117,8 +118,12 @@ def _write_act(session: Session) -> None:
     one batch of prebuilt statements, then the rest (approvals, escalations ...) through the
     ORM's flush."""
     pending = session.info.pop(_PENDING_EVENTS, None)
-    write_case_and_task_rows(session, *([(_INSERT_EVENTS, pending)] if pending else []), last=True)
+    committed = write_case_and_task_rows(
+        session, *([(_INSERT_EVENTS, pending)] if pending else []), last=True
+    )
     session.flush()
+    if committed:
+        check_nothing_after_commit(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

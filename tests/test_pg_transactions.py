@@ -19,7 +19,10 @@ from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine.projection import add_event
 from engine.store.models import Case, HumanTask
+from engine.store.pg_transactions import check_nothing_after_commit
+from engine.store.row_writes import write_case_and_task_rows
 
 from .flows import register
 
@@ -185,3 +188,34 @@ def test_a_write_unit_of_work_holds_one_transaction_from_its_first_statement(eng
     with engine.db.unit_of_work(write=False) as uow:
         one = uow.session.execute(select(text("txid_current()"))).scalar_one()
         assert uow.session.execute(select(text("txid_current()"))).scalar_one() != one
+
+
+def test_a_savepoint_released_mid_act_commits_nothing_of_the_act(api, engine):
+    """Releasing a savepoint runs the session's commit hooks too; the COMMIT must ride only with
+    the outermost transaction's writes, or a later failure of the act could not undo them."""
+    case = api.start(user="li.na")
+    before = api.event_types(case["id"])
+    with pytest.raises(RuntimeError), engine.db.unit_of_work() as uow:
+        locked = uow.lock_case(case["id"])
+        with uow.session.begin_nested():
+            add_event(uow.session, case["id"], locked.updated_at, "li.na", "probe")
+            locked.priority = "urgent"
+        raise RuntimeError("the act fails after its savepoint was released")
+    assert api.event_types(case["id"]) == before
+    assert api.get(f"/api/v1/cases/{case['id']}", "li.na").get_json()["priority"] == case["priority"]
+
+
+def test_a_statement_after_a_riding_commit_is_refused_loudly(api, engine):
+    """The guard behind `commit_may_ride`'s assumption: should anything be sent between the batch
+    that carried the COMMIT and the end of the session's commit, the act fails instead of
+    writing it in a transaction of its own."""
+    case = api.start(user="li.na")
+    with engine.db.unit_of_work() as uow:
+        locked = uow.lock_case(case["id"])
+        locked.priority = "urgent"
+        assert write_case_and_task_rows(uow.session, last=True) is True  # the COMMIT rode
+        check_nothing_after_commit(uow.session)  # nothing since: no complaint
+        uow.session.execute(select(Case.id).limit(1)).all()  # a statement after the COMMIT
+        with pytest.raises(RuntimeError, match="after the act's COMMIT"):
+            check_nothing_after_commit(uow.session)
+    assert api.get(f"/api/v1/cases/{case['id']}", "li.na").get_json()["priority"] == "urgent"

@@ -80,16 +80,32 @@ def commit_may_ride(
 ) -> bool:
     """Whether the act's last batch of writes may end with `COMMIT`.
 
-    On PostgreSQL, when the ORM's flush has nothing left to write after it, and each case UPDATE
-    in it (`where_id`, `where_revision`) is of a row this transaction holds locked, expecting the
-    revision the row has under the lock: the compare-and-swap is then sure to match, so nothing
-    can need undoing once the batch has committed. A case loaded before its lock was taken, or
-    never locked, keeps the `COMMIT` apart, after the check.
+    On PostgreSQL, when the session is committing its outermost transaction (releasing a
+    savepoint runs the same hooks, and the act may still fail after it), the ORM's flush has
+    nothing left to write after the batch, and each case UPDATE in it (`where_id`,
+    `where_revision`) is of a row this transaction holds locked, expecting the revision the row
+    has under the lock: the compare-and-swap is then sure to match, so nothing can need undoing
+    once the batch has committed. A case loaded before its lock was taken, or never locked, keeps
+    the `COMMIT` apart, after the check.
     """
-    if not nothing_else_to_write or session.get_bind().dialect.name != "postgresql":
+    if (
+        not nothing_else_to_write
+        or session.in_nested_transaction()
+        or session.get_bind().dialect.name != "postgresql"
+    ):
         return False
     locked = session.info.get(_LOCKED_CASES, {})
     return all(locked.get(update["where_id"]) == update["where_revision"] for update in case_updates)
+
+
+def check_nothing_after_commit(session: Session) -> None:
+    """After the act's `COMMIT` rode with its writes: raise if anything went out since (the flush
+    that follows must have found nothing to write; a statement now would open a transaction of its
+    own, no longer atomic with the act). A guard against a change to what `commit_may_ride`
+    assumes, not a path any act takes."""
+    pgconn = session.connection().connection.driver_connection.pgconn  # type: ignore[union-attr]
+    if pgconn.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("a statement was sent after the act's COMMIT; the act was committed without it")
 
 
 @event.listens_for(Session, "after_commit")

@@ -69,19 +69,19 @@ def _write_before_flush(session: Session, _context: Any, _objects: Any) -> None:
     write_case_and_task_rows(session)
 
 
-def write_case_and_task_rows(session: Session, *then: Step, last: bool = False) -> None:
+def write_case_and_task_rows(session: Session, *then: Step, last: bool = False) -> bool:
     """Write the new and changed Case and HumanTask objects of `session`, then the statements
     `then` (an act's events), in one batch (one round trip on PostgreSQL); mark the objects clean.
 
     `last`: the act's final batch, at commit; on PostgreSQL it ends with the `COMMIT` itself when
-    `pg_transactions.commit_may_ride` allows.
+    `pg_transactions.commit_may_ride` allows. Returns whether it did.
     """
     pending = list(session.new)
     changed = list(session.dirty)
     new = [obj for obj in pending if isinstance(obj, _WRITTEN)]
     dirty = [obj for obj in changed if isinstance(obj, _WRITTEN)]
     if not new and not dirty and not then:
-        return
+        return False
     steps: list[Step] = []
     new_cases = [obj for obj in new if isinstance(obj, Case)]
     if new_cases:
@@ -112,6 +112,7 @@ def write_case_and_task_rows(session: Session, *then: Step, last: bool = False) 
         _mark_persistent(session, new)
     for obj in dirty:
         _mark_clean(session, obj)
+    return commit
 
 
 def _filled(obj: Any, columns: tuple[str, ...], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,19 @@ def _bump_revision_elsewhere(engine, case_id: str) -> None:
     other.dispose()
 
 
+def _probe_task(task_id: str, case: Case) -> HumanTask:
+    """A new open task row of `case`, written at the act's commit."""
+    return HumanTask(
+        id=task_id,
+        case_id=case.id,
+        process_key=case.process_key,
+        element_id="probe",
+        name="probe",
+        status="open",
+        created_at=datetime.now(UTC),
+    )
+
+
 def test_a_case_read_before_its_lock_keeps_the_commit_apart_and_writes_nothing(api, engine):
     """Holding the row lock is not enough for the COMMIT to ride with the writes: the instance
     must carry the revision the row had under the lock. One loaded earlier, then moved on by
@@ -134,17 +147,7 @@ def test_a_case_read_before_its_lock_keeps_the_commit_apart_and_writes_nothing(a
         locked = uow.lock_case(case["id"])
         assert locked is early  # the session's instance, with the revision it read before
         locked.status = "cancelled"
-        uow.session.add(
-            HumanTask(
-                id="probe-task",
-                case_id=case["id"],
-                process_key=early.process_key,
-                element_id="probe",
-                name="probe",
-                status="open",
-                created_at=datetime.now(UTC),
-            )
-        )
+        uow.session.add(_probe_task("probe-task", early))
     after = api.get(f"/api/v1/cases/{case['id']}", "li.na").get_json()
     assert after["status"] == "running"
     with engine.db.unit_of_work(write=False) as uow:
@@ -163,17 +166,8 @@ def test_a_failing_statement_in_the_last_batch_stops_its_commit(api, engine):
         locked = uow.lock_case(case["id"])
         locked.status = "cancelled"
         locked.priority = "urgent"
-        uow.session.add(
-            HumanTask(
-                id=existing,  # the primary key of a task that exists: the INSERT fails
-                case_id=case["id"],
-                process_key=locked.process_key,
-                element_id="probe",
-                name="probe",
-                status="open",
-                created_at=datetime.now(UTC),
-            )
-        )
+        # The primary key of a task that exists: the INSERT fails.
+        uow.session.add(_probe_task(existing, locked))
     assert "E" in wire.round_trips()  # the batch failed inside the transaction ...
     assert wire.commands("BEGIN", "COMMIT", "ROLLBACK") == ["BEGIN", "ROLLBACK"]  # ... and was undone
     after = api.get(f"/api/v1/cases/{case['id']}", "li.na").get_json()

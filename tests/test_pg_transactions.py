@@ -213,3 +213,15 @@ def test_a_statement_after_a_riding_commit_is_refused_loudly(api, engine):
         with pytest.raises(RuntimeError, match="after the act's COMMIT"):
             check_nothing_after_commit(uow.session)
     assert api.get(f"/api/v1/cases/{case['id']}", "li.na").get_json()["priority"] == "urgent"
+
+
+def test_the_libpq_values_compared_are_psycopgs_own():
+    """`pg_transactions` and `prepared` compare libpq's statuses with plain numbers, so that a
+    SQLite process never loads psycopg; they must be the values psycopg reports."""
+    from psycopg.pq import ExecStatus, PipelineStatus, TransactionStatus
+
+    from engine.store import pg_transactions, prepared
+
+    assert pg_transactions.PQTRANS_IDLE == TransactionStatus.IDLE
+    assert pg_transactions.PQ_PIPELINE_OFF == PipelineStatus.OFF
+    assert prepared.PGRES_TUPLES_OK == ExecStatus.TUPLES_OK

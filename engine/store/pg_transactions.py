@@ -26,10 +26,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg.pq import PipelineStatus, TransactionStatus
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
+# libpq's own values (libpq-fe.h) of what psycopg's `pgconn` reports, as `psycopg.pq`'s
+# TransactionStatus.IDLE and PipelineStatus.OFF: importing psycopg here would load it (86 modules)
+# into every SQLite process too, and each garbage collection would walk them.
+PQTRANS_IDLE = 0
+PQ_PIPELINE_OFF = 0
 # Execution option of the read engine: its statements run without a transaction.
 READS_ONLY = "reads_only"
 # `Session.info` key: ids of the case rows this transaction holds with `SELECT ... FOR UPDATE`.
@@ -52,9 +56,7 @@ def needs_begin(connection: Connection) -> bool:
     if connection.dialect.name != "postgresql" or connection.get_execution_options().get(READS_ONLY):
         return False
     pgconn = connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
-    return (
-        pgconn.transaction_status == TransactionStatus.IDLE and pgconn.pipeline_status == PipelineStatus.OFF
-    )
+    return pgconn.transaction_status == PQTRANS_IDLE and pgconn.pipeline_status == PQ_PIPELINE_OFF
 
 
 def hold_case_lock(session: Session, case_id: str, revision: int) -> None:
@@ -104,7 +106,7 @@ def check_nothing_after_commit(session: Session) -> None:
     own, no longer atomic with the act). A guard against a change to what `commit_may_ride`
     assumes, not a path any act takes."""
     pgconn = session.connection().connection.driver_connection.pgconn  # type: ignore[union-attr]
-    if pgconn.transaction_status != TransactionStatus.IDLE:
+    if pgconn.transaction_status != PQTRANS_IDLE:
         raise RuntimeError("a statement was sent after the act's COMMIT; the act was committed without it")
 
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from psycopg.pq import ExecStatus
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -31,7 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from .pg_transactions import needs_begin
 
 T = TypeVar("T")
-TUPLES_OK = ExecStatus.TUPLES_OK
+# libpq's PGRES_TUPLES_OK (psycopg's ExecStatus.TUPLES_OK), without importing psycopg on SQLite.
+PGRES_TUPLES_OK = 2
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,9 @@ class _Answered:
         # Whether the statement returned rows, asked of the result itself: `cursor.description`
         # would build a column object for each of the row's columns only to be compared with None.
         result = cursor.pgresult
-        self.rows: list[Any] = cursor.fetchall() if result is not None and result.status == TUPLES_OK else []
+        self.rows: list[Any] = (
+            cursor.fetchall() if result is not None and result.status == PGRES_TUPLES_OK else []
+        )
 
 
 def _pipelined(connection: Connection, steps: Sequence[Step], commit: bool = False) -> list[_Answered]:

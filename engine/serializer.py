@@ -120,6 +120,11 @@ def repeated_steps(workflow: BpmnWorkflow, spent: list[Task]) -> list[Task]:
     Its child's data was stored against the spent parent's (none) and is restored against the new
     parent's (none as well), so every task left in the tree loads exactly as it did.
     """
+    # A step left out shares its element with a task nearer the root: with no element twice in
+    # the tree (a process that has not looped), there is nothing to walk for.
+    names = Counter(task.task_spec.name for task in workflow.tasks.values())
+    if not any(names[task.task_spec.name] > 1 for task in spent):
+        return []
     spent_ids = {task.id for task in spent}
     found: list[Task] = []
     on_path: Counter[str] = Counter()

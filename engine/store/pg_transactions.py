@@ -2,9 +2,8 @@
 travel with an act's own statements instead of each costing a round trip of its own.
 
 psycopg, left to itself, sends `BEGIN` before the first statement of a transaction and waits for
-the answer (in pipeline mode too: it syncs after it), and `COMMIT` on its own at the end. An act
-on PostgreSQL is three round trips of its own (the locked read, the writes, and nothing else), so
-those two doubled it. Here the write engine's connections are in autocommit mode at the driver,
+the answer (in pipeline mode too: it syncs after it), and `COMMIT` on its own at the end. A
+completion needs two round trips of its own (the locked read, the writes), so those two doubled it. Here the write engine's connections are in autocommit mode at the driver,
 and the service opens the transaction itself:
 
 - a batch of statements sent together (`prepared.execute_all` / `fetch_all`) starts with `BEGIN`
@@ -36,7 +35,8 @@ PQTRANS_IDLE = 0
 PQ_PIPELINE_OFF = 0
 # Execution option of the read engine: its statements run without a transaction.
 READS_ONLY = "reads_only"
-# `Session.info` key: ids of the case rows this transaction holds with `SELECT ... FOR UPDATE`.
+# `Session.info` key: {case id: revision under the lock} of the case rows this transaction holds
+# with `SELECT ... FOR UPDATE`.
 _LOCKED_CASES = "locked_case_ids"
 
 

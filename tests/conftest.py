@@ -184,14 +184,20 @@ def live_server(app):
     """The app behind a real WSGI server (waitress) on a free port: real HTTP, real threads."""
     import threading
 
+    from waitress import wasyncore
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=24, ident="test")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    # Closed from the server's own loop thread (a trigger runs the thunk there): closing its
+    # sockets from this thread raced with the loop's select() on them. With its socket map empty,
+    # the loop ends by itself.
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
     thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
+    assert not thread.is_alive(), "the test server's loop did not stop"
 
 
 @pytest.fixture

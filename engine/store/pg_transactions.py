@@ -3,8 +3,9 @@ travel with an act's own statements instead of each costing a round trip of its 
 
 psycopg, left to itself, sends `BEGIN` before the first statement of a transaction and waits for
 the answer (in pipeline mode too: it syncs after it), and `COMMIT` on its own at the end. A
-completion needs two round trips of its own (the locked read, the writes), so those two doubled it. Here the write engine's connections are in autocommit mode at the driver,
-and the service opens the transaction itself:
+completion needs two round trips of its own (the locked read, the writes), so those two doubled
+it. Here the write engine's connections are in autocommit mode at the driver, and the service
+opens the transaction itself:
 
 - a batch of statements sent together (`prepared.execute_all` / `fetch_all`) starts with `BEGIN`
   in the same pipeline when no transaction is open yet;
